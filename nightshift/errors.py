@@ -1,0 +1,82 @@
+"""The exceptions nightshift raises, in one tree.
+
+    NightshiftError                 an operation on the outside world failed
+    ├── ModelAPIError               the model endpoint (DeepSeek or self-hosted) failed
+    │   ├── RunStoppingError        no later request can succeed: stop the whole run
+    │   │   ├── AuthenticationError       401: the key is missing or wrong
+    │   │   └── InsufficientBalanceError  402: the account has no balance left
+    │   ├── RequestRejectedError    400/422: the request itself is wrong; not retried
+    │   │   └── ContextLengthError        the prompt is longer than the context
+    │   └── TransientAPIError       429, 5xx, dropped connections, blank JSON: retried,
+    │                               raised once the retries are spent
+    ├── StorageError                a corpus source or sink (local disk, S3) failed
+    │   ├── SourceNotFoundError     the folder, file or bucket does not exist
+    │   └── AccessDeniedError       credentials are missing, expired or not allowed
+    └── StoreError                  the DuckDB database cannot be used
+
+    ConfigError                     a setting, profile or argument is wrong (a programmer's
+                                    or user's mistake, not the outside world's); apart from
+                                    NightshiftError so that ``except NightshiftError`` never
+                                    hides it.
+
+Bad input documents are not exceptions: each ends as a ``documents`` row with a status and
+a reason. Library code raises these; only the CLI turns them into exit codes.
+"""
+
+from __future__ import annotations
+
+
+class NightshiftError(Exception):
+    """Root of the operational failures."""
+
+
+class ModelAPIError(NightshiftError):
+    """The model endpoint failed. ``status_code`` is the HTTP status when there was one."""
+
+    def __init__(self, message: str, *, status_code: int | None = None) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+
+
+class RunStoppingError(ModelAPIError):
+    """No later request of this run can succeed; dispatch stops at once."""
+
+
+class AuthenticationError(RunStoppingError):
+    """401: the API key is missing or wrong."""
+
+
+class InsufficientBalanceError(RunStoppingError):
+    """402: the account's balance is exhausted."""
+
+
+class RequestRejectedError(ModelAPIError):
+    """400/422: the request is malformed or has bad parameters; sending it again will not help."""
+
+
+class ContextLengthError(RequestRejectedError):
+    """The prompt and ``max_tokens`` do not fit the model's context."""
+
+
+class TransientAPIError(ModelAPIError):
+    """A failure worth retrying (429, 5xx, a dropped connection, blank JSON content)."""
+
+
+class StorageError(NightshiftError):
+    """A corpus source or an export destination failed."""
+
+
+class SourceNotFoundError(StorageError):
+    """The folder, file, bucket or prefix does not exist."""
+
+
+class AccessDeniedError(StorageError):
+    """Credentials are missing, expired or lack permission."""
+
+
+class StoreError(NightshiftError):
+    """The DuckDB database could not be opened or written."""
+
+
+class ConfigError(Exception):
+    """A setting, profile or argument is invalid."""

@@ -1,0 +1,81 @@
+"""Small value objects that cross module lines."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+
+class DocStatus(StrEnum):
+    """What became of a file. Every discovered file ends as a row with one of these."""
+
+    OK = "ok"
+    EMPTY_TEXT = "empty_text"  # a scan with no text layer, or a blank file
+    ENCRYPTED = "encrypted"  # no configured password (nor the empty one) opens it
+    CORRUPT = "corrupt"  # the parser cannot read it
+    TOO_LARGE = "too_large"  # over the configured size limit, never read
+    UNSUPPORTED = "unsupported"  # binary, or a kind nightshift does not read
+    TIMEOUT = "timeout"  # the parser passed its time or memory limit
+    UNREADABLE = "unreadable"  # a symlink loop or escape, a permission error, deleted meanwhile
+
+
+class DocKind(StrEnum):
+    PDF = "pdf"
+    TEXT = "text"
+    MARKDOWN = "markdown"
+    CODE = "code"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class DocumentRef:
+    """A file found by a source, before it is read.
+
+    ``uri`` names it for people and for the database (``/abs/path`` or ``s3://bucket/key``);
+    ``relpath`` is its path under the source's root, used for grouping and citations.
+    A ref that could not even be opened carries ``problem`` (status, reason) instead.
+    """
+
+    uri: str
+    relpath: str
+    size: int
+    modified: datetime | None = None
+    etag: str | None = None
+    problem: tuple[DocStatus, str] | None = None
+
+
+@dataclass(frozen=True)
+class ParsedDocument:
+    """A file after parsing: its identity, its status and, when ``ok``, its text.
+
+    ``page_starts`` holds the character offset where each PDF page begins (empty for text and
+    code, whose structure is their lines). ``warnings`` records recoverable oddities such as a
+    decoding fallback.
+    """
+
+    uri: str
+    relpath: str
+    doc_id: str
+    kind: DocKind
+    size: int
+    status: DocStatus
+    status_reason: str = ""
+    text: str = ""
+    page_starts: tuple[int, ...] = ()
+    warnings: tuple[str, ...] = ()
+    etag: str | None = None
+    modified: datetime | None = None
+
+    @property
+    def pages(self) -> int:
+        return len(self.page_starts)
+
+
+@dataclass(frozen=True)
+class TokenCount:
+    """Exact DeepSeek-V4 token count of a document, with the token offset of each page start."""
+
+    doc_id: str
+    tokens: int
+    page_token_starts: tuple[int, ...] = field(default_factory=tuple)

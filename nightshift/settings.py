@@ -1,0 +1,52 @@
+"""Settings that differ per machine, read once at the entry point and passed down.
+
+Ecosystem names where they exist (``DEEPSEEK_API_KEY``, ``DEEPSEEK_BASE_URL``; boto3 reads the
+``AWS_*`` family itself; Prefect reads ``PREFECT_*``), otherwise the ``NIGHTSHIFT_`` prefix.
+Explicit CLI arguments and flow parameters override these.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DB_PATH = Path("nightshift.duckdb")
+DEFAULT_BASE_URL = "https://api.deepseek.com"
+DEFAULT_FLASH_MODEL = "deepseek-v4-flash"
+DEFAULT_PRO_MODEL = "deepseek-v4-pro"
+DEFAULT_MAX_FILE_BYTES = 256 * 1024 * 1024
+# pypdf needed 83 s for one real 154-page contract here, up to 4 s for a single page: the time
+# limit grows with the page count instead of being one flat number per file.
+DEFAULT_PDF_SECONDS_PER_PAGE = 5.0
+DEFAULT_PDF_MIN_SECONDS = 60.0
+DEFAULT_PDF_MEMORY_MB = 2048
+
+PdfEngine = Literal["pypdf", "pdfium"]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="NIGHTSHIFT_", env_file=".env", extra="ignore", populate_by_name=True
+    )
+
+    db_path: Path = Field(DEFAULT_DB_PATH, validation_alias=AliasChoices("NIGHTSHIFT_DB", "db_path"))
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
+    pdf_engine: PdfEngine = "pypdf"
+    pdf_password: SecretStr | None = None
+    pdf_seconds_per_page: float = DEFAULT_PDF_SECONDS_PER_PAGE
+    pdf_min_seconds: float = DEFAULT_PDF_MIN_SECONDS
+    pdf_memory_mb: int = DEFAULT_PDF_MEMORY_MB
+    workers: int = Field(default_factory=lambda: os.cpu_count() or 1)
+
+    deepseek_api_key: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("DEEPSEEK_API_KEY", "deepseek_api_key")
+    )
+    deepseek_base_url: str = Field(
+        DEFAULT_BASE_URL, validation_alias=AliasChoices("DEEPSEEK_BASE_URL", "deepseek_base_url")
+    )
+    flash_model: str = DEFAULT_FLASH_MODEL
+    pro_model: str = DEFAULT_PRO_MODEL
