@@ -69,13 +69,19 @@ def read_data_file(path: Path | str | None = None) -> dict[str, Any]:
 
 
 def check_table(
-    value: object, where: str, required: set[str], optional: frozenset[str] = frozenset()
+    value: object,
+    where: str,
+    required: frozenset[str] | set[str] = frozenset(),
+    optional: frozenset[str] = frozenset(),
+    *,
+    any_keys: bool = False,
 ) -> Mapping[str, Any]:
-    """``value`` as a table with all of ``required`` and nothing unknown (a typo fails at load)."""
+    """``value`` as a table with all of ``required`` and, unless ``any_keys``, nothing unknown
+    (so a misspelt key fails when the file is loaded, not in the middle of a run)."""
     if not isinstance(value, Mapping):
         raise ConfigError(f"{where}: expected a table, found {type(value).__name__}")
     missing = required - value.keys()
-    unknown = value.keys() - required - optional
+    unknown = set() if any_keys else value.keys() - required - optional
     if missing:
         raise ConfigError(f"{where}: missing {', '.join(sorted(missing))}")
     if unknown:
