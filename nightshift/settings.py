@@ -33,7 +33,9 @@ class Settings(BaseSettings):
         env_prefix="NIGHTSHIFT_", env_file=".env", extra="ignore", populate_by_name=True
     )
 
-    db_path: Path = Field(DEFAULT_DB_PATH, validation_alias=AliasChoices("NIGHTSHIFT_DB", "db_path"))
+    db_path: Path = Field(
+        DEFAULT_DB_PATH, validation_alias=AliasChoices("NIGHTSHIFT_DB", "db_path")
+    )
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
     pdf_engine: PdfEngine = "pypdf"
     pdf_password: SecretStr | None = None
@@ -50,3 +52,6 @@ class Settings(BaseSettings):
     )
     flash_model: str = DEFAULT_FLASH_MODEL
     pro_model: str = DEFAULT_PRO_MODEL
+
+    # S3-compatible stores (MinIO, Ceph, R2). boto3 also honours AWS_ENDPOINT_URL_S3 itself.
+    s3_endpoint_url: str | None = None

@@ -1,0 +1,171 @@
+"""The DuckDB database: a versioned schema, bulk writes from Arrow, and the queries the stages need.
+
+DuckDB allows one writer process: the flow's process owns the file and stages hand it Arrow
+tables. Writes are ``INSERT ... SELECT`` from Arrow, never row by row. SQL longer than a line
+lives in ``connectors/sql/``; files named ``NNN_*.sql`` are the schema's versions, applied in
+order on first use and recorded in ``schema_version``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from nightshift.errors import StoreError
+
+SQL_DIR = files("connectors").joinpath("sql")
+
+
+def migrations() -> list[tuple[int, str]]:
+    """(version, SQL) of every schema version shipped with the package, in order."""
+    found = []
+    for entry in SQL_DIR.iterdir():
+        name = entry.name
+        if name.endswith(".sql") and name[:3].isdigit():
+            found.append((int(name[:3]), entry.read_text(encoding="utf-8")))
+    return sorted(found)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Store:
+    """An open nightshift database. Use as a context manager; one per process."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.con = duckdb.connect(str(self.path))
+        except (duckdb.Error, OSError) as exc:
+            raise StoreError(f"cannot open database {self.path}: {exc}") from exc
+        self.migrate()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.con.close()
+
+    @property
+    def schema_version(self) -> int:
+        rows = self.query("SELECT coalesce(max(version), 0) FROM schema_version")
+        return int(rows[0][0])
+
+    def migrate(self) -> None:
+        self.con.execute(
+            "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER, applied_at TIMESTAMPTZ)"
+        )
+        current = self.schema_version
+        for version, sql in migrations():
+            if version <= current:
+                continue
+            self.con.execute("BEGIN TRANSACTION")
+            try:
+                self.con.execute(sql)
+                self.con.execute("INSERT INTO schema_version VALUES (?, ?)", [version, utc_now()])
+                self.con.execute("COMMIT")
+            except duckdb.Error as exc:
+                self.con.execute("ROLLBACK")
+                raise StoreError(f"schema version {version} failed on {self.path}: {exc}") from exc
+
+    # -- generic ------------------------------------------------------------------------
+
+    def insert_arrow(self, table: str, rows: pa.Table) -> None:
+        """Append ``rows`` to ``table``; columns are matched by name."""
+        if rows.num_rows == 0:
+            return
+        self.con.register("_incoming", rows)
+        try:
+            columns = ", ".join(f'"{name}"' for name in rows.column_names)
+            self.con.execute(f'INSERT INTO "{table}" ({columns}) SELECT {columns} FROM _incoming')
+        finally:
+            self.con.unregister("_incoming")
+
+    def query(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple[Any, ...]]:
+        return self.con.execute(sql, params or []).fetchall()
+
+    def query_dicts(self, sql: str, params: Sequence[Any] | None = None) -> list[dict[str, Any]]:
+        cursor = self.con.execute(sql, params or [])
+        names = [column[0] for column in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+    # -- documents ----------------------------------------------------------------------
+
+    def seen_files(self, uris: Iterable[str]) -> dict[str, list[dict[str, Any]]]:
+        """Every stored row of these files, by uri (the content seen under each)."""
+        keys = pa.table({"uri": pa.array(sorted(set(uris)), pa.string())})
+        self.con.register("_keys", keys)
+        try:
+            rows = self.query_dicts(
+                "SELECT d.* FROM documents d JOIN _keys k USING (uri) ORDER BY last_seen"
+            )
+        finally:
+            self.con.unregister("_keys")
+        found: dict[str, list[dict[str, Any]]] = {}
+        for row in rows:
+            found.setdefault(row["uri"], []).append(row)
+        return found
+
+    def known_contents(self, doc_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """For doc_ids already parsed (under any name), one stored row each."""
+        keys = pa.table({"doc_id": pa.array(sorted(set(doc_ids)), pa.string())})
+        self.con.register("_keys", keys)
+        try:
+            rows = self.query_dicts(
+                "SELECT DISTINCT ON (doc_id) d.* FROM documents d JOIN _keys k USING (doc_id) "
+                "ORDER BY doc_id, last_seen DESC"
+            )
+        finally:
+            self.con.unregister("_keys")
+        return {row["doc_id"]: row for row in rows}
+
+    def touch_documents(self, keys: pa.Table, seen_at: datetime, run_id: str) -> None:
+        """Move ``last_seen`` of the rows named by ``keys`` (columns uri, doc_id)."""
+        if keys.num_rows == 0:
+            return
+        self.con.register("_touched", keys)
+        try:
+            self.con.execute(
+                "UPDATE documents SET last_seen = ?, last_run_id = ? FROM _touched t "
+                "WHERE documents.uri = t.uri AND documents.doc_id IS NOT DISTINCT FROM t.doc_id",
+                [seen_at, run_id],
+            )
+        finally:
+            self.con.unregister("_touched")
+
+    def load_texts(self, doc_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        keys = pa.table({"doc_id": pa.array(sorted(set(doc_ids)), pa.string())})
+        self.con.register("_keys", keys)
+        try:
+            rows = self.query_dicts(
+                "SELECT DISTINCT ON (doc_id) t.* FROM document_texts t JOIN _keys k USING (doc_id)"
+            )
+        finally:
+            self.con.unregister("_keys")
+        return {row["doc_id"]: row for row in rows}
+
+    # -- runs ---------------------------------------------------------------------------
+
+    def start_run(self, run: dict[str, Any]) -> None:
+        self.insert_arrow("runs", pa.Table.from_pylist([run]))
+
+    def finish_run(
+        self, run_id: str, status: str, reason: str | None, totals: dict[str, Any] | None
+    ) -> None:
+        self.con.execute(
+            "UPDATE runs SET finished_at = ?, status = ?, status_reason = ?, totals = ? "
+            "WHERE run_id = ?",
+            [utc_now(), status, reason, json.dumps(totals) if totals else None, run_id],
+        )

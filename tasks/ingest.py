@@ -1,0 +1,337 @@
+"""The ingest stage: discover, read, parse, count and land every file of a source.
+
+Every discovered file ends as one ``documents`` row with a status and a reason. Unchanged
+files (same uri and content, or same S3 ETag) are not parsed, counted or even downloaded again:
+their row's ``last_seen`` moves. Content already parsed under another name is copied, not
+parsed. PDFs are parsed in worker processes with time and memory limits while text files are
+read here, and rows are landed in batches as they complete.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from connectors.paths import kind_of
+from connectors.sources import Source
+from connectors.store import Store, utc_now
+from nightshift.errors import StorageError
+from nightshift.models import DocKind, DocStatus, DocumentRef, ParsedDocument
+from tasks.count import count_documents
+from tasks.parse import parse_text_bytes
+from tasks.pdf_pool import PdfLimits, PdfParserPool
+
+CHUNK_FILES = 256  # refs looked up in the database at once
+FLUSH_DOCUMENTS = 64  # parsed documents landed at once
+HASH_BLOCK = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class IngestOptions:
+    max_file_bytes: int = 256 * 1024 * 1024
+    pdf_engine: str = "pypdf"
+    pdf_passwords: tuple[str, ...] = ("",)
+    pdf_limits: PdfLimits = field(default_factory=PdfLimits)
+    workers: int = 2
+
+
+@dataclass(frozen=True)
+class IngestProgress:
+    files_done: int
+    files_seen: int
+    current: str
+
+
+@dataclass
+class IngestSummary:
+    run_id: str
+    files: int = 0
+    parsed: int = 0
+    unchanged: int = 0
+    copied: int = 0
+    pages: int = 0
+    tokens: int = 0
+    bytes: int = 0
+    by_kind_status: Counter[tuple[str, str]] = field(default_factory=Counter)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "files": self.files,
+            "parsed": self.parsed,
+            "unchanged": self.unchanged,
+            "copied": self.copied,
+            "pages": self.pages,
+            "tokens": self.tokens,
+            "bytes": self.bytes,
+            "by_kind_status": {f"{k}/{s}": n for (k, s), n in sorted(self.by_kind_status.items())},
+        }
+
+
+ProgressCallback = Callable[[IngestProgress], None]
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(HASH_BLOCK):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _chunks(refs: Iterator[DocumentRef], size: int) -> Iterator[list[DocumentRef]]:
+    chunk: list[DocumentRef] = []
+    for ref in refs:
+        chunk.append(ref)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+class _Ingest:
+    """One ingest run's state: the pool, the open fetches, the rows waiting to land."""
+
+    def __init__(
+        self,
+        source: Source,
+        store: Store,
+        options: IngestOptions,
+        run_id: str,
+        on_progress: ProgressCallback | None,
+    ) -> None:
+        self.source, self.store, self.options, self.run_id = source, store, options, run_id
+        self.on_progress = on_progress
+        self.summary = IngestSummary(run_id)
+        self.now = utc_now()
+        self.pending: list[ParsedDocument] = []  # parsed, waiting for counts and landing
+        self.rows: list[dict[str, Any]] = []  # rows ready to land as they are
+        self.touched: list[dict[str, Any]] = []
+        self.in_pool: dict[str, tuple[ParsedDocument, ExitStack]] = {}
+        self.files_seen = 0
+
+    def run(self) -> IngestSummary:
+        with PdfParserPool(
+            self.options.workers,
+            self.options.pdf_engine,
+            self.options.pdf_passwords,
+            self.options.pdf_limits,
+        ) as pool:
+            self.pool = pool
+            for chunk in _chunks(self.source.discover(), CHUNK_FILES):
+                self.files_seen += len(chunk)
+                self._ingest_chunk(chunk)
+            while pool.busy:
+                self._take_pdf_outcomes(pool.collect())
+        self._flush(final=True)
+        return self.summary
+
+    def _ingest_chunk(self, chunk: list[DocumentRef]) -> None:
+        seen = self.store.seen_files(ref.uri for ref in chunk)
+        for ref in chunk:
+            self._ingest_ref(ref, seen.get(ref.uri, []))
+            self._take_pdf_outcomes(self.pool.collect(timeout=0))
+            if len(self.pending) + len(self.rows) >= FLUSH_DOCUMENTS:
+                self._flush()
+
+    def _ingest_ref(self, ref: DocumentRef, seen: list[dict[str, Any]]) -> None:
+        kind = kind_of(ref.relpath)
+        unread = ref.problem
+        if unread is None and ref.size > self.options.max_file_bytes:
+            limit_mb = self.options.max_file_bytes / 1e6
+            unread = (
+                DocStatus.TOO_LARGE,
+                f"{ref.size / 1e6:.1f} MB is over the {limit_mb:g} MB limit "
+                "(NIGHTSHIFT_MAX_FILE_BYTES); not read",
+            )
+        if unread is None and kind is DocKind.UNKNOWN and Path(ref.relpath).suffix:
+            unread = (DocStatus.UNSUPPORTED, f"unsupported file type {Path(ref.relpath).suffix}")
+        if unread is not None:
+            if any(r["doc_id"] is None and r["status"] == unread[0] for r in seen):
+                return self._touch(ref, None)
+            document = ParsedDocument(ref.uri, ref.relpath, None, kind, ref.size, *unread)  # type: ignore[arg-type]
+            return self._land_as_is(document, ref)
+        if ref.etag is not None:
+            for row in seen:
+                if row["etag"] == ref.etag and row["doc_id"] is not None:
+                    return self._touch(ref, row["doc_id"])
+        stack = ExitStack()
+        try:
+            path = stack.enter_context(self.source.fetch(ref))
+            doc_id = sha256_file(path)
+        except (StorageError, OSError) as exc:
+            stack.close()
+            reason = str(exc) if isinstance(exc, StorageError) else f"cannot read: {exc}"
+            document = ParsedDocument(
+                ref.uri,
+                ref.relpath,
+                None,
+                kind,
+                ref.size,
+                DocStatus.UNREADABLE,
+                reason,  # type: ignore[arg-type]
+            )
+            return self._land_as_is(document, ref)
+        if any(row["doc_id"] == doc_id for row in seen):
+            stack.close()
+            return self._touch(ref, doc_id)
+        known = self.store.known_contents([doc_id]).get(doc_id)
+        if known is not None:
+            stack.close()
+            return self._copy(ref, doc_id, known)
+        base = ParsedDocument(
+            ref.uri, ref.relpath, doc_id, kind, ref.size, DocStatus.OK,
+            etag=ref.etag, modified=ref.modified,
+        )  # fmt: skip
+        if kind is DocKind.PDF:
+            while not self.pool.has_room:
+                self._take_pdf_outcomes(self.pool.collect())
+            self.in_pool[doc_id + "|" + ref.uri] = (base, stack)
+            self.pool.submit(doc_id + "|" + ref.uri, str(path))
+            return None
+        with stack:
+            data = path.read_bytes()
+        parsed = parse_text_bytes(data, kind, ref.relpath)
+        if kind is DocKind.UNKNOWN and parsed.status is DocStatus.OK:
+            base = replace(base, kind=DocKind.TEXT)
+        self._parsed(replace(base, status=parsed.status, status_reason=parsed.reason,
+                             text=parsed.text))  # fmt: skip
+        return None
+
+    def _take_pdf_outcomes(self, outcomes: list) -> None:
+        for outcome in outcomes:
+            base, stack = self.in_pool.pop(outcome.key)
+            stack.close()
+            pages = outcome.text.pages
+            text, starts = "\f".join(pages), []
+            position = 0
+            for page in pages:
+                starts.append(position)
+                position += len(page) + 1
+            if outcome.text.status is not DocStatus.OK:
+                text = ""
+            document = replace(
+                base,
+                status=outcome.text.status,
+                status_reason=outcome.text.reason,
+                text=text,
+                page_starts=tuple(starts),
+            )
+            self._parsed(document)
+
+    def _parsed(self, document: ParsedDocument) -> None:
+        self.summary.parsed += 1
+        self.pending.append(document)
+        self._progress(document.relpath)
+
+    def _touch(self, ref: DocumentRef, doc_id: str | None) -> None:
+        self.touched.append({"uri": ref.uri, "doc_id": doc_id})
+        self.summary.unchanged += 1
+        self.summary.files += 1
+        self._progress(ref.relpath)
+
+    def _copy(self, ref: DocumentRef, doc_id: str, known: dict[str, Any]) -> None:
+        row = self._row_base(ref, doc_id)
+        for column in ("kind", "pages", "lines", "tokens", "status", "status_reason", "parser"):
+            row[column] = known[column]
+        self.summary.copied += 1
+        self._add_row(row)
+        self._progress(ref.relpath)
+
+    def _land_as_is(self, document: ParsedDocument, ref: DocumentRef) -> None:
+        row = self._row_base(ref, document.doc_id)
+        row.update(kind=str(document.kind), status=str(document.status),
+                   status_reason=document.status_reason)  # fmt: skip
+        self._add_row(row)
+        self._progress(ref.relpath)
+
+    def _row_base(self, ref: DocumentRef, doc_id: str | None) -> dict[str, Any]:
+        return {
+            "doc_id": doc_id, "uri": ref.uri, "relpath": ref.relpath, "source": self.source.uri,
+            "kind": str(kind_of(ref.relpath)), "bytes": ref.size, "pages": None, "lines": None,
+            "tokens": None, "status": "", "status_reason": None, "parser": None,
+            "etag": ref.etag, "modified_at": ref.modified, "first_seen": self.now,
+            "last_seen": self.now, "last_run_id": self.run_id,
+        }  # fmt: skip
+
+    def _add_row(self, row: dict[str, Any]) -> None:
+        self.rows.append(row)
+        self.summary.files += 1
+        self.summary.bytes += row["bytes"] or 0
+        self.summary.pages += row["pages"] or 0
+        self.summary.tokens += row["tokens"] or 0
+        self.summary.by_kind_status[(row["kind"], row["status"])] += 1
+
+    def _flush(self, final: bool = False) -> None:
+        ok = [d for d in self.pending if d.status is DocStatus.OK]
+        counts = {c.doc_id: c for c in count_documents(ok)}
+        texts = []
+        for document in self.pending:
+            ref = DocumentRef(document.uri, document.relpath, document.size, document.modified,
+                              document.etag)  # fmt: skip
+            row = self._row_base(ref, document.doc_id)
+            count = counts.get(document.doc_id) if document.doc_id else None
+            row.update(
+                kind=str(document.kind),
+                status=str(document.status),
+                status_reason=document.status_reason or None,
+                pages=document.pages or None,
+                lines=document.text.count("\n") + 1 if document.text else None,
+                tokens=count.tokens if count else None,
+                parser=self.options.pdf_engine if document.kind is DocKind.PDF else "text",
+            )
+            self._add_row(row)
+            if count is not None:
+                texts.append({
+                    "doc_id": document.doc_id, "text": document.text,
+                    "page_starts": list(document.page_starts) or None,
+                    "page_token_starts": list(count.page_token_starts) or None,
+                    "tokens": count.tokens, "created_at": self.now,
+                })  # fmt: skip
+        self.store.insert_arrow("documents", pa.Table.from_pylist(self.rows, DOCUMENT_SCHEMA))
+        if texts:
+            self.store.insert_arrow("document_texts", pa.Table.from_pylist(texts, TEXT_SCHEMA))
+        if self.touched:
+            keys = pa.Table.from_pylist(self.touched, TOUCH_SCHEMA)
+            self.store.touch_documents(keys, self.now, self.run_id)
+        self.pending, self.rows, self.touched = [], [], []
+
+    def _progress(self, current: str) -> None:
+        if self.on_progress is not None:
+            done = self.summary.files + len(self.pending)
+            self.on_progress(IngestProgress(done, self.files_seen, current))
+
+
+DOCUMENT_SCHEMA = pa.schema([
+    ("doc_id", pa.string()), ("uri", pa.string()), ("relpath", pa.string()),
+    ("source", pa.string()), ("kind", pa.string()), ("bytes", pa.int64()),
+    ("pages", pa.int32()), ("lines", pa.int32()), ("tokens", pa.int64()),
+    ("status", pa.string()), ("status_reason", pa.string()), ("parser", pa.string()),
+    ("etag", pa.string()), ("modified_at", pa.timestamp("us", tz="UTC")),
+    ("first_seen", pa.timestamp("us", tz="UTC")), ("last_seen", pa.timestamp("us", tz="UTC")),
+    ("last_run_id", pa.string()),
+])  # fmt: skip
+TEXT_SCHEMA = pa.schema([
+    ("doc_id", pa.string()), ("text", pa.string()), ("page_starts", pa.list_(pa.int32())),
+    ("page_token_starts", pa.list_(pa.int32())), ("tokens", pa.int64()),
+    ("created_at", pa.timestamp("us", tz="UTC")),
+])  # fmt: skip
+TOUCH_SCHEMA = pa.schema([("uri", pa.string()), ("doc_id", pa.string())])
+
+
+def ingest_source(
+    source: Source,
+    store: Store,
+    options: IngestOptions,
+    run_id: str,
+    on_progress: ProgressCallback | None = None,
+) -> IngestSummary:
+    """Land every file of ``source`` in ``store``'s ``documents`` table; see the module doc."""
+    return _Ingest(source, store, options, run_id, on_progress).run()

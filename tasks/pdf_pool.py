@@ -1,0 +1,241 @@
+"""PDF parsing in worker processes with a time and a memory limit per document.
+
+A hostile PDF can make a parser loop, allocate without bound or (a native engine) crash. Each
+worker is a separate process with an address-space limit; the parent watches two clocks per
+document and kills a worker that passes either:
+
+- the document's budget: ``max(min_seconds, pages * seconds_per_page)``, because real contracts
+  of 150 pages legitimately take over a minute with pypdf and a flat per-file limit would throw
+  them away;
+- the page limit: no single page may take longer than ``page_seconds`` (a stuck page is caught
+  long before a 150-page budget runs out).
+
+A killed or crashed worker is replaced and the document ends with a status and a reason naming
+the limit; the run goes on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import multiprocessing
+import resource
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection, wait
+from typing import Any
+
+from nightshift.models import DocStatus
+from tasks.pdf_text import EXTRACTORS, PdfText
+
+
+@dataclass(frozen=True)
+class PdfLimits:
+    seconds_per_page: float = 5.0
+    min_seconds: float = 60.0
+    page_seconds: float = 60.0
+    memory_mb: int = 2048
+
+
+@dataclass(frozen=True)
+class PdfOutcome:
+    key: str
+    text: PdfText
+    seconds: float
+
+
+def _worker_main(conn: Connection, engine: str, passwords: tuple[str, ...], memory_mb: int) -> None:
+    # pypdf logs every odd font at WARNING; the outcome carries what matters.
+    logging.getLogger("pypdf").setLevel(logging.ERROR)
+    # Import the engine before the limit so that the limit bounds parsing, not the import.
+    extractor = EXTRACTORS[engine]
+    if engine == "pdfium":
+        import pypdfium2  # noqa: F401
+    else:
+        import pypdf  # noqa: F401
+    limit = memory_mb * 1024 * 1024
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    while True:
+        try:
+            job = conn.recv()
+        except EOFError:
+            return
+        if job is None:
+            return
+        key, path = job
+
+        def on_page(done: int, total: int, key: str = key) -> None:
+            conn.send(("progress", key, done, total))
+
+        try:
+            result = extractor(path, passwords, on_page)
+        except MemoryError:
+            result = PdfText(DocStatus.TIMEOUT, f"memory limit of {memory_mb} MB exceeded")
+        except RecursionError:
+            result = PdfText(DocStatus.CORRUPT, "structure nested too deeply to parse")
+        conn.send(("done", key, result))
+
+
+@dataclass
+class _Worker:
+    process: Any
+    conn: Connection
+    key: str | None = None
+    started: float = 0.0
+    last_progress: float = 0.0
+    pages_done: int = 0
+    pages_total: int | None = None
+
+
+@dataclass
+class PdfParserPool:
+    """Parse PDFs on ``workers`` processes. ``submit`` jobs, ``collect`` outcomes as they finish."""
+
+    workers: int
+    engine: str = "pypdf"
+    passwords: Sequence[str] = ("",)
+    limits: PdfLimits = field(default_factory=PdfLimits)
+    _pool: list[_Worker] = field(default_factory=list, init=False)
+    _context: Any = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        if self.engine not in EXTRACTORS:
+            raise ValueError(
+                f"unknown PDF engine {self.engine!r}; choose one of {list(EXTRACTORS)}"
+            )
+        # spawn, not fork: the parent holds threads (tokenizers, Prefect) that fork would copy.
+        self._context = multiprocessing.get_context("spawn")
+
+    def __enter__(self) -> PdfParserPool:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    @property
+    def busy(self) -> int:
+        return sum(1 for worker in self._pool if worker.key is not None)
+
+    @property
+    def has_room(self) -> bool:
+        return self.busy < self.workers
+
+    def submit(self, key: str, path: str) -> None:
+        worker = next((w for w in self._pool if w.key is None), None)
+        if worker is None:
+            if len(self._pool) >= self.workers:
+                raise RuntimeError("no idle parser worker; collect() first")
+            worker = self._spawn()
+        now = time.monotonic()
+        worker.key, worker.started, worker.last_progress = key, now, now
+        worker.pages_done, worker.pages_total = 0, None
+        worker.conn.send((key, path))
+
+    def collect(self, timeout: float | None = None) -> list[PdfOutcome]:
+        """Wait up to ``timeout`` seconds for at least one outcome; enforce the limits meanwhile."""
+        outcomes: list[PdfOutcome] = []
+        give_up_at = None if timeout is None else time.monotonic() + timeout
+        while not outcomes and self.busy:
+            now = time.monotonic()
+            wake = min(self._deadline(w)[0] for w in self._pool if w.key is not None)
+            if give_up_at is not None:
+                wake = min(wake, give_up_at)
+            ready = wait([w.conn for w in self._pool if w.key is not None], max(0.0, wake - now))
+            for conn in ready:
+                worker = next(w for w in self._pool if w.conn is conn)
+                outcome = self._receive(worker)
+                if outcome is not None:
+                    outcomes.append(outcome)
+            outcomes.extend(self._enforce_deadlines())
+            if give_up_at is not None and time.monotonic() >= give_up_at:
+                break
+        return outcomes
+
+    def close(self) -> None:
+        for worker in self._pool:
+            with contextlib.suppress(BrokenPipeError, OSError):
+                worker.conn.send(None)
+        for worker in self._pool:
+            worker.process.join(timeout=2)
+            if worker.process.is_alive():
+                worker.process.kill()
+                worker.process.join()
+            worker.conn.close()
+        self._pool.clear()
+
+    def _spawn(self) -> _Worker:
+        parent, child = self._context.Pipe()
+        process = self._context.Process(
+            target=_worker_main,
+            args=(child, self.engine, tuple(self.passwords), self.limits.memory_mb),
+            daemon=True,
+        )
+        process.start()
+        child.close()
+        worker = _Worker(process=process, conn=parent)
+        self._pool.append(worker)
+        return worker
+
+    def _receive(self, worker: _Worker) -> PdfOutcome | None:
+        try:
+            message = worker.conn.recv()
+        except (EOFError, OSError):
+            worker.process.join(timeout=5)
+            code = worker.process.exitcode
+            reason = f"the {self.engine} parser process crashed (exit code {code})"
+            return self._replace(worker, PdfText(DocStatus.CORRUPT, reason))
+        kind, key = message[0], message[1]
+        if key != worker.key:
+            return None
+        if kind == "progress":
+            worker.pages_done, worker.pages_total = message[2], message[3]
+            worker.last_progress = time.monotonic()
+            return None
+        outcome = PdfOutcome(key, message[2], time.monotonic() - worker.started)
+        worker.key = None
+        return outcome
+
+    def _deadline(self, worker: _Worker) -> tuple[float, str]:
+        limits = self.limits
+        if worker.pages_total is None:
+            return (
+                worker.started + limits.min_seconds,
+                f"could not open the PDF within {limits.min_seconds:.0f} s",
+            )
+        budget = max(limits.min_seconds, worker.pages_total * limits.seconds_per_page)
+        document_deadline = worker.started + budget
+        page_deadline = worker.last_progress + limits.page_seconds
+        if page_deadline < document_deadline:
+            return (
+                page_deadline,
+                f"page {worker.pages_done + 1} of {worker.pages_total} took over "
+                f"{limits.page_seconds:.0f} s (per-page limit)",
+            )
+        return (
+            document_deadline,
+            f"{worker.pages_total}-page PDF passed its budget of {budget:.0f} s "
+            f"({limits.seconds_per_page:g} s per page, {limits.min_seconds:.0f} s minimum) "
+            f"after {worker.pages_done} pages",
+        )
+
+    def _enforce_deadlines(self) -> list[PdfOutcome]:
+        now = time.monotonic()
+        outcomes = []
+        for worker in list(self._pool):
+            if worker.key is None:
+                continue
+            deadline, reason = self._deadline(worker)
+            if now >= deadline:
+                outcomes.append(self._replace(worker, PdfText(DocStatus.TIMEOUT, reason)))
+        return outcomes
+
+    def _replace(self, worker: _Worker, text: PdfText) -> PdfOutcome:
+        """End a stuck or dead worker; a fresh one is spawned on the next submit."""
+        outcome = PdfOutcome(worker.key or "", text, time.monotonic() - worker.started)
+        if worker.process.is_alive():
+            worker.process.kill()
+        worker.process.join()
+        worker.conn.close()
+        self._pool.remove(worker)
+        return outcome
