@@ -37,4 +37,3 @@ def count_tokens_batch(texts: list[str]) -> list[int]:
         return []
     encodings = load_tokenizer().encode_batch(texts, add_special_tokens=False)
     return [len(encoding.ids) for encoding in encodings]
-
