@@ -1,0 +1,294 @@
+"""The DeepSeek chat-completions protocol as pure functions: build a body, parse an answer.
+
+Nothing here does I/O, so every rule of the wire format is tested directly; ``deepseek.py``
+only sends. Two flavours speak the same OpenAI-format protocol with small differences:
+
+- ``deepseek`` (api.deepseek.com): thinking is switched by ``"thinking": {"type": ...}`` and is
+  on unless disabled; usage carries ``prompt_cache_hit_tokens`` / ``prompt_cache_miss_tokens``.
+- ``vllm`` (self-hosted vLLM or SGLang): thinking and effort go through
+  ``chat_template_kwargs`` (vLLM's DeepSeek recipes: ``{"thinking": true}``); the cache fields may
+  be absent (OpenAI's ``prompt_tokens_details.cached_tokens`` is used when present), and newer vLLM
+  names the reasoning field ``reasoning`` instead of ``reasoning_content``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from nightshift.errors import (
+    AuthenticationError,
+    ConfigError,
+    ContextLengthError,
+    InsufficientBalanceError,
+    ModelAPIError,
+    RequestRejectedError,
+    TransientAPIError,
+)
+
+Flavour = Literal["deepseek", "vllm"]
+ReasoningEffort = Literal["high", "max"]
+Outcome = Literal["ok", "retried", "failed"]
+
+FLAVOURS: tuple[Flavour, ...] = ("deepseek", "vllm")
+REASONING_EFFORTS: tuple[str, ...] = ("high", "max")
+DEFAULT_MAX_TOKENS = 8192
+
+# DeepSeek reports an interrupted generation as a finish reason on a 200 answer, not as an HTTP
+# error (API reference, "Create Chat Completion": finish_reason ``insufficient_system_resource``).
+# The partial content is not an answer, so the client retries it like a 503.
+FINISH_INSUFFICIENT_RESOURCE = "insufficient_system_resource"
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    """One chat completion, as the pipeline asks for it. ``user_id`` never changes the answer."""
+
+    model: str
+    messages: tuple[Mapping[str, str], ...]
+    max_tokens: int = DEFAULT_MAX_TOKENS
+    thinking: bool = True
+    reasoning_effort: ReasoningEffort | None = None
+    json_mode: bool = False
+    temperature: float | None = None
+    user_id: str | None = None
+
+    def __post_init__(self) -> None:
+        # Accept any sequence of messages but store a tuple, so the value stays immutable.
+        object.__setattr__(self, "messages", tuple(dict(m) for m in self.messages))
+        if not self.model:
+            raise ConfigError("ChatRequest needs a model id")
+        if not self.messages:
+            raise ConfigError("ChatRequest needs at least one message")
+        if self.max_tokens < 1:
+            raise ConfigError(f"max_tokens must be at least 1, got {self.max_tokens}")
+        if self.reasoning_effort is not None and self.reasoning_effort not in REASONING_EFFORTS:
+            raise ConfigError(
+                f"reasoning_effort must be None, 'high' or 'max', got {self.reasoning_effort!r}"
+            )
+
+
+@dataclass(frozen=True)
+class Usage:
+    prompt_tokens: int = 0
+    prompt_cache_hit_tokens: int = 0
+    prompt_cache_miss_tokens: int = 0
+    completion_tokens: int = 0
+    reasoning_tokens: int = 0
+
+
+@dataclass(frozen=True)
+class AttemptRecord:
+    """One HTTP attempt of a request, for the ledger. ``error`` never contains the API key."""
+
+    attempt: int
+    started_at: datetime
+    finished_at: datetime
+    outcome: Outcome
+    http_status: int | None = None
+    error: str | None = None
+    usage: Usage | None = None
+
+
+@dataclass(frozen=True)
+class ChatResult:
+    content: str
+    reasoning_content: str | None
+    finish_reason: str | None
+    usage: Usage
+    model: str
+    http_status: int = 200
+    attempts: tuple[AttemptRecord, ...] = field(default=())
+
+
+def _determining_fields(request: ChatRequest) -> dict[str, Any]:
+    return {
+        "model": request.model,
+        "messages": [dict(m) for m in request.messages],
+        "max_tokens": request.max_tokens,
+        "thinking": request.thinking,
+        "reasoning_effort": request.reasoning_effort,
+        "json_mode": request.json_mode,
+        "temperature": request.temperature,
+    }
+
+
+def request_key(request: ChatRequest) -> str:
+    """sha256 of sorted-keys JSON of everything that determines the answer (not ``user_id``)."""
+    canonical = json.dumps(
+        _determining_fields(request), sort_keys=True, ensure_ascii=False, separators=(",", ":")
+    )
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def build_body(request: ChatRequest, flavour: Flavour = "deepseek") -> dict[str, Any]:
+    """The JSON body of ``POST /chat/completions`` for ``request``."""
+    body: dict[str, Any] = {
+        "model": request.model,
+        "messages": [dict(m) for m in request.messages],
+        "max_tokens": request.max_tokens,
+        "stream": False,
+    }
+    if flavour == "deepseek":
+        # Always explicit: DeepSeek's default is thinking ON, which a reader of the body might
+        # not expect.
+        body["thinking"] = {"type": "enabled" if request.thinking else "disabled"}
+        if request.reasoning_effort is not None:
+            body["reasoning_effort"] = request.reasoning_effort
+        if request.user_id is not None:
+            body["user_id"] = request.user_id
+    elif flavour == "vllm":
+        kwargs: dict[str, Any] = {"thinking": request.thinking}
+        if request.reasoning_effort is not None:
+            kwargs["reasoning_effort"] = request.reasoning_effort
+        body["chat_template_kwargs"] = kwargs
+        if request.user_id is not None:
+            body["user"] = request.user_id  # the OpenAI field, which vLLM accepts
+    else:
+        raise ConfigError(f"unknown flavour {flavour!r}; expected one of {FLAVOURS}")
+    if request.json_mode:
+        body["response_format"] = {"type": "json_object"}
+    if request.temperature is not None:
+        body["temperature"] = request.temperature
+    return body
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) and value >= 0 else 0
+
+
+def parse_usage(raw: Mapping[str, Any] | None) -> Usage:
+    """Usage of either flavour; missing cache fields mean no hits and all misses."""
+    if not raw:
+        return Usage()
+    prompt = _int(raw.get("prompt_tokens"))
+    if "prompt_cache_hit_tokens" in raw:
+        hits = _int(raw.get("prompt_cache_hit_tokens"))
+    else:
+        hits = _int((raw.get("prompt_tokens_details") or {}).get("cached_tokens"))
+    misses = (
+        _int(raw["prompt_cache_miss_tokens"])
+        if "prompt_cache_miss_tokens" in raw
+        else prompt - hits
+    )
+    details = raw.get("completion_tokens_details") or {}
+    return Usage(
+        prompt_tokens=prompt,
+        prompt_cache_hit_tokens=hits,
+        prompt_cache_miss_tokens=max(misses, 0),
+        completion_tokens=_int(raw.get("completion_tokens")),
+        reasoning_tokens=_int(details.get("reasoning_tokens")),
+    )
+
+
+def _load_json(text: str | bytes) -> Any:
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", errors="replace")
+    # DeepSeek writes blank lines while a request waits in its queue (keep-alive); they come
+    # before the JSON body of a non-streaming answer.
+    return json.loads(text.strip())
+
+
+def parse_chat_response(text: str | bytes, *, http_status: int = 200) -> ChatResult:
+    """Parse a 200 answer. Raises ``TransientAPIError`` for an answer that is not one.
+
+    Blank JSON content and ``finish_reason: length`` are returned as they are: whether blank
+    content is a failure depends on the request (JSON mode), which the client knows.
+    """
+    try:
+        payload = _load_json(text)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise TransientAPIError(f"malformed response body: {exc}", status_code=http_status) from exc
+    if not isinstance(payload, dict):
+        raise TransientAPIError("response body is not a JSON object", status_code=http_status)
+    if "error" in payload:
+        # An error written after the 200 status line, e.g. once the queue gave up on the request.
+        raise TransientAPIError(
+            f"error inside a {http_status} answer: {error_message(payload)}",
+            status_code=http_status,
+        )
+    choices = payload.get("choices")
+    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+        raise TransientAPIError("response has no choices", status_code=http_status)
+    choice = choices[0]
+    message = choice.get("message") or {}
+    reasoning = message.get("reasoning_content")
+    if reasoning is None:
+        reasoning = message.get("reasoning")
+    return ChatResult(
+        content=message.get("content") or "",
+        reasoning_content=reasoning,
+        finish_reason=choice.get("finish_reason"),
+        usage=parse_usage(payload.get("usage")),
+        model=str(payload.get("model") or ""),
+        http_status=http_status,
+    )
+
+
+def error_message(payload: Any) -> str:
+    """The human message of an OpenAI/DeepSeek error body ``{"error": {"message": ...}}``."""
+    if isinstance(payload, dict):
+        err = payload.get("error", payload)
+        if isinstance(err, dict):
+            message = err.get("message") or err.get("detail")
+            if message:
+                return str(message)
+        elif isinstance(err, str):
+            return err
+    return ""
+
+
+def api_error(status: int, body: str | bytes) -> ModelAPIError:
+    """The project exception for a non-200 answer (returned, not raised: the caller decides)."""
+    try:
+        message = error_message(_load_json(body))
+    except (ValueError, UnicodeDecodeError):
+        message = ""
+    if not message:
+        raw = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+        message = raw.strip()[:500] or "(empty body)"
+    if status in (400, 422):
+        if "context length" in message.lower():
+            return ContextLengthError(
+                f"context length exceeded ({status}): {message}", status_code=status
+            )
+        return RequestRejectedError(f"request rejected ({status}): {message}", status_code=status)
+    if status == 401:
+        return AuthenticationError(
+            f"authentication failed (401): {message}; check the API key", status_code=status
+        )
+    if status == 402:
+        return InsufficientBalanceError(
+            f"insufficient balance (402): {message}; top up the account", status_code=status
+        )
+    if status in (408, 409, 429) or status >= 500:
+        return TransientAPIError(f"HTTP {status}: {message}", status_code=status)
+    # Any other 4xx (404 for an unknown path or model on vLLM, 413...) will not heal by waiting.
+    return RequestRejectedError(f"request rejected ({status}): {message}", status_code=status)
+
+
+def redact(text: str, secret: str) -> str:
+    """``text`` with every occurrence of ``secret`` replaced; servers sometimes echo the key."""
+    if secret and secret in text:
+        text = text.replace(secret, "[redacted]")
+    return text
+
+
+def is_blank_json(request: ChatRequest, result: ChatResult) -> bool:
+    """JSON mode answered whitespace only (DeepSeek's JSON Output guide warns it can happen)."""
+    return request.json_mode and not result.content.strip() and result.finish_reason != "length"
+
+
+def answer_problem(request: ChatRequest, result: ChatResult) -> TransientAPIError | None:
+    """Why a 200 answer is not an answer (to be retried), or None when it is one."""
+    if result.finish_reason == FINISH_INSUFFICIENT_RESOURCE:
+        return TransientAPIError(
+            "generation interrupted: insufficient_system_resource", status_code=200
+        )
+    if is_blank_json(request, result):
+        return TransientAPIError("JSON mode answered blank content", status_code=200)
+    return None
