@@ -82,10 +82,11 @@ def check_table(
         raise ConfigError(f"{where}: expected a table, found {type(value).__name__}")
     missing = required - value.keys()
     unknown = set() if any_keys else value.keys() - required - optional
-    if missing:
-        raise ConfigError(f"{where}: missing {', '.join(sorted(missing))}")
-    if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
+    # Both in one message: a misspelt key is usually one of each.
+    problems = [f"missing {', '.join(sorted(missing))}"] if missing else []
+    problems += [f"unknown key(s) {', '.join(sorted(unknown))}"] if unknown else []
+    if problems:
+        raise ConfigError(f"{where}: {'; '.join(problems)}")
     return value
 
 
