@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+import ssl
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import replace
@@ -30,6 +31,7 @@ from types import TracebackType
 from typing import Any
 
 import anyio
+import certifi
 import httpx
 from pydantic import SecretStr
 
@@ -77,6 +79,7 @@ DEFAULT_CONCURRENCY: Mapping[str, int] = {
     "deepseek-v4-pro": 16,
 }
 DEFAULT_OTHER_CONCURRENCY = 16
+POOL_SIZE = 16  # requests per httpx connection pool; see ``DeepSeekClient._pick_pool``
 
 
 def _now() -> datetime:
@@ -108,19 +111,21 @@ class AdaptiveLimit:
         return self._in_flight
 
     async def acquire(self) -> int:
-        """Wait for a slot; returns the epoch to hand back to ``release``."""
-        while self._in_flight >= self.limit:
-            event = anyio.Event()
-            self._waiters.append(event)
-            try:
-                await event.wait()
-            except BaseException:
-                if event in self._waiters:
-                    self._waiters.remove(event)
-                elif event.is_set():
-                    self._wake()  # we were woken but will not use the slot: pass it on
-                raise
-        self._in_flight += 1
+        """Wait for a slot (first come, first served); returns the epoch to give ``release``."""
+        if self._in_flight < self.limit and not self._waiters:
+            self._in_flight += 1
+            return self._epoch
+        event = anyio.Event()
+        self._waiters.append(event)
+        try:
+            await event.wait()
+        except BaseException:
+            if event.is_set():  # the slot was handed over but will not be used: pass it on
+                self._in_flight -= 1
+                self._wake()
+            else:
+                self._waiters.remove(event)
+            raise
         return self._epoch
 
     def release(self, epoch: int, *, overloaded: bool = False, succeeded: bool = False) -> None:
@@ -134,10 +139,11 @@ class AdaptiveLimit:
         self._wake()
 
     def _wake(self) -> None:
-        free = self.limit - self._in_flight
-        while free > 0 and self._waiters:
+        # Hand slots straight to the oldest waiters, so a woken waiter never has to re-check
+        # (and re-queue behind newcomers).
+        while self._waiters and self._in_flight < self.limit:
+            self._in_flight += 1
             self._waiters.popleft().set()
-            free -= 1
 
 
 class DeepSeekClient:
@@ -179,15 +185,14 @@ class DeepSeekClient:
         self._limits: dict[str, AdaptiveLimit] = {}
         self._stopped: RunStoppingError | None = None
         self._rng = random.Random(seed)
-        self._http = httpx.AsyncClient(
-            base_url=self.base_url,
-            headers={"Authorization": f"Bearer {key.get_secret_value()}"},
-            timeout=httpx.Timeout(
-                connect=connect_timeout, read=read_timeout, write=write_timeout, pool=None
-            ),
-            # Admission control is ours; the pool must never be the thing that queues.
-            limits=httpx.Limits(max_connections=None, max_keepalive_connections=256),
+        self._timeout = httpx.Timeout(
+            connect=connect_timeout, read=read_timeout, write=write_timeout, pool=None
         )
+        # One TLS context for all pools: building one loads the CA bundle (~50 ms).
+        self._tls = ssl.create_default_context(cafile=certifi.where())
+        self._pools: list[httpx.AsyncClient] = []
+        self._pool_load: list[int] = []
+        self._http = self._new_pool()  # also serves the models list and health checks
 
     def __repr__(self) -> str:
         return (
@@ -207,7 +212,35 @@ class DeepSeekClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        for pool in self._pools:
+            await pool.aclose()
+
+    def _new_pool(self) -> httpx.AsyncClient:
+        pool = httpx.AsyncClient(
+            base_url=self.base_url,
+            headers={"Authorization": f"Bearer {self._key.get_secret_value()}"},
+            timeout=self._timeout,
+            verify=self._tls,
+            # Admission control is ours; the pool must never be the thing that queues.
+            limits=httpx.Limits(max_connections=None, max_keepalive_connections=POOL_SIZE),
+        )
+        self._pools.append(pool)
+        self._pool_load.append(0)
+        return pool
+
+    def _pick_pool(self) -> int:
+        """The least loaded connection pool, adding one when all hold ``POOL_SIZE`` requests.
+
+        httpcore's pool does work quadratic in its connection count on every request (1.0.9,
+        ``_assign_requests_to_connections``); several small pools keep the client's CPU cost
+        flat at hundreds of concurrent requests.
+        """
+        index = min(range(len(self._pools)), key=self._pool_load.__getitem__)
+        if self._pool_load[index] >= POOL_SIZE:
+            self._new_pool()
+            index = len(self._pools) - 1
+        self._pool_load[index] += 1
+        return index
 
     # -- admission -------------------------------------------------------------------------
 
@@ -242,6 +275,9 @@ class DeepSeekClient:
             number = len(attempts) + 1
             self._raise_if_stopped(attempts)
             epoch = await limit.acquire()
+            if self._stopped is not None:  # stopped while this request waited for a slot
+                limit.release(epoch)
+                self._raise_if_stopped(attempts)
             started = _now()
             result: ChatResult | None = None
             error: ModelAPIError | None = None
@@ -297,8 +333,9 @@ class DeepSeekClient:
             await anyio.sleep(delay)
 
     async def _post(self, body: bytes) -> ChatResult:
+        index = self._pick_pool()
         try:
-            response = await self._http.post(
+            response = await self._pools[index].post(
                 "/chat/completions", content=body, headers={"Content-Type": "application/json"}
             )
         except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
@@ -308,6 +345,8 @@ class DeepSeekClient:
         except httpx.TransportError as exc:
             # Includes a connection closed without (or in the middle of) an answer.
             raise TransientAPIError(f"connection failed: {type(exc).__name__}: {exc}") from exc
+        finally:
+            self._pool_load[index] -= 1
         if response.status_code != 200:
             raise api_error(response.status_code, response.content)
         return parse_chat_response(response.content, http_status=200)

@@ -186,7 +186,7 @@ class Simulator:
         except _Dropped:
             writer.transport.abort()
             return
-        except (ConnectionError, asyncio.IncompleteReadError, ValueError):
+        except (OSError, asyncio.IncompleteReadError, ValueError):
             pass
         except asyncio.CancelledError:
             # Shutting down: end quietly (Python 3.11's stream callback would log a cancelled
@@ -263,29 +263,40 @@ class Simulator:
         stats = self.stats
         stats.in_flight[model] += 1
         stats.max_in_flight[model] = max(stats.max_in_flight[model], stats.in_flight[model])
+        recorded = False
         try:
             if problem is not None or request is None:
                 status, message = problem or (400, "invalid request")
-                entry = _with(entry, status=status)
-                await _write(
-                    writer, status, error_body(f"{message} (simulator)", "invalid_request_error")
-                )
+                body = error_body(f"{message} (simulator)", "invalid_request_error")
+                plan = _Plan(_with(entry, status=status), status, body)
             else:
-                entry = await self._answer(request, entry, writer)
-        finally:
+                plan = await self._plan(request, entry)
+            chunked = await _prelude(writer, plan, self.config.keepalive_interval)
+            # Recorded before the last bytes leave, so a client that has its answer also
+            # finds it in the log.
+            recorded = True
             stats.in_flight[model] -= 1
-            stats.log.append(entry)
+            stats.log.append(plan.entry)
+            try:
+                await _finish(writer, plan, chunked)
+            except (ConnectionError, OSError):
+                stats.log[-1 - stats.log[::-1].index(plan.entry)] = _with(
+                    plan.entry, answered=False
+                )
+                raise
+        finally:
+            if not recorded:  # dropped on purpose, client gone, or shutting down
+                stats.in_flight[model] -= 1
+                stats.log.append(entry)
 
-    async def _answer(
-        self, request: ChatRequest, entry: LogEntry, writer: asyncio.StreamWriter
-    ) -> LogEntry:
+    async def _plan(self, request: ChatRequest, entry: LogEntry) -> _Plan:
+        """What to answer: status, body, delay and the fault's way of delivering it."""
         cfg, fault = self.config, entry.fault
         if fault == "disconnect":
-            raise _Dropped
+            return _Plan(entry, 0, b"", drop=True)
         if fault in _FAULT_ERRORS:
             status, message, kind = _FAULT_ERRORS[fault]
-            await _write(writer, status, error_body(message, kind))
-            return _with(entry, status=status)
+            return _Plan(_with(entry, status=status), status, error_body(message, kind))
         prompt = render_prompt(request.messages)
         if len(prompt) > _BIG_PROMPT_CHARS:  # a 1M-token prompt takes seconds to tokenise
             ids = await asyncio.to_thread(encode, prompt)
@@ -293,8 +304,8 @@ class Simulator:
             ids = encode(prompt)
         if len(ids) + request.max_tokens > cfg.context_tokens:
             message = context_length_message(cfg.context_tokens, len(ids), request.max_tokens)
-            await _write(writer, 400, error_body(message, "invalid_request_error"))
-            return _with(entry, status=400, prompt_tokens=len(ids))
+            entry = _with(entry, status=400, prompt_tokens=len(ids))
+            return _Plan(entry, 400, error_body(message, "invalid_request_error"))
         hits = self.cache.hit_tokens(request.model, ids)
         invent = set(cfg.invent_quotes) if cfg.invents(request.model) else set()
         said = answer(request.messages, json_mode=request.json_mode, invent=invent)
@@ -320,16 +331,32 @@ class Simulator:
             + cfg.seconds_per_output_token * reply.completion_tokens
             + (cfg.slow_seconds if fault == "slow" else 0.0)
         )
-        blank_lines = cfg.keepalive_lines if fault in ("keepalive", "disconnect_mid") else 0
-        entry = _with(entry, status=200, prompt_tokens=len(ids), cache_hit_tokens=hits)
-        cut = fault == "disconnect_mid"
-        try:
-            await _write_slowly(
-                writer, payload, delay, blank_lines, cfg.keepalive_interval, cut=cut
-            )
-        except (ConnectionError, OSError):
-            return entry  # the client went away (e.g. its read timeout fired)
-        return _with(entry, answered=fault in ("ok", "keepalive", "length", "slow"))
+        entry = _with(
+            entry,
+            status=200,
+            prompt_tokens=len(ids),
+            cache_hit_tokens=hits,
+            answered=fault in ("ok", "keepalive", "length", "slow"),
+        )
+        return _Plan(
+            entry,
+            200,
+            payload,
+            delay=delay,
+            blank_lines=cfg.keepalive_lines if fault in ("keepalive", "disconnect_mid") else 0,
+            cut=fault == "disconnect_mid",
+        )
+
+
+@dataclass(frozen=True)
+class _Plan:
+    entry: LogEntry
+    status: int
+    body: bytes
+    delay: float = 0.0
+    blank_lines: int = 0
+    cut: bool = False  # send half the body, then cut the connection
+    drop: bool = False  # cut the connection before sending anything
 
 
 def _with(entry: LogEntry, **changes: Any) -> LogEntry:
@@ -384,29 +411,22 @@ async def _write(writer: asyncio.StreamWriter, status: int, body: bytes) -> None
     await writer.drain()
 
 
-async def _write_slowly(
-    writer: asyncio.StreamWriter,
-    body: bytes,
-    delay: float,
-    blank_lines: int,
-    interval: float,
-    *,
-    cut: bool,
-) -> None:
-    """A 200 answer after ``delay``: blank lines first when asked, like DeepSeek while queued."""
-    if not blank_lines and not (interval > 0 and delay > 0):
-        if delay > 0:
-            await asyncio.sleep(delay)
-        if cut:
-            raise _Dropped
-        await _write(writer, 200, body)
-        return
-    writer.write(_head(200, "Transfer-Encoding: chunked\r\n"))
-    for _ in range(blank_lines):
+async def _prelude(writer: asyncio.StreamWriter, plan: _Plan, interval: float) -> bool:
+    """Wait out the plan's delay, writing keep-alive blank lines first when asked, as DeepSeek
+    does while a request is queued. Returns whether the answer is chunked (headers sent)."""
+    if plan.drop:
+        raise _Dropped
+    chunked = plan.blank_lines > 0 or (interval > 0 and plan.delay > 0)
+    if not chunked:
+        if plan.delay > 0:
+            await asyncio.sleep(plan.delay)
+        return False
+    writer.write(_head(plan.status, "Transfer-Encoding: chunked\r\n"))
+    for _ in range(plan.blank_lines):
         writer.write(b"1\r\n\n\r\n")
         await writer.drain()
         await asyncio.sleep(0.01)
-    remaining = delay
+    remaining = plan.delay
     while remaining > 0:
         step = min(interval, remaining) if interval > 0 else remaining
         await asyncio.sleep(step)
@@ -414,11 +434,20 @@ async def _write_slowly(
         if interval > 0:
             writer.write(b"1\r\n\n\r\n")
             await writer.drain()
-    if cut:
-        half = body[: len(body) // 2]
-        writer.write(f"{len(half):x}\r\n".encode() + half + b"\r\n")
-        await writer.drain()
+    return True
+
+
+async def _finish(writer: asyncio.StreamWriter, plan: _Plan, chunked: bool) -> None:
+    body = plan.body
+    if plan.cut:
+        if chunked:
+            half = body[: len(body) // 2]
+            writer.write(f"{len(half):x}\r\n".encode() + half + b"\r\n")
+            await writer.drain()
         raise _Dropped
+    if not chunked:
+        await _write(writer, plan.status, body)
+        return
     writer.write(f"{len(body):x}\r\n".encode() + body + b"\r\n0\r\n\r\n")
     await writer.drain()
 
