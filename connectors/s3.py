@@ -224,12 +224,19 @@ class S3Source:
         if bucket != self.bucket:
             raise ConfigError(f"{ref.uri} does not belong to {self.uri}")
         suffix = PurePosixPath(key).suffix
-        spool = tempfile.NamedTemporaryFile(  # noqa: SIM115 - must outlive this statement
-            prefix="nightshift-s3-",
-            suffix=suffix if _SAFE_SUFFIX.fullmatch(suffix) else "",
-            dir=self.tmp_dir,
-            delete=False,
-        )
+        try:
+            spool = tempfile.NamedTemporaryFile(  # noqa: SIM115 - must outlive this statement
+                prefix="nightshift-s3-",
+                # the parser may look at the name: keep a plain extension, nothing else of the key
+                suffix=suffix if _SAFE_SUFFIX.fullmatch(suffix) else "",
+                dir=self.tmp_dir,
+                delete=False,
+            )
+        except OSError as exc:
+            where = self.tmp_dir or tempfile.gettempdir()
+            raise StorageError(
+                f"cannot create a temporary file in {where}: {exc.strerror}"
+            ) from exc
         path = Path(spool.name)
         try:
             with spool:
@@ -307,9 +314,12 @@ class S3Source:
         try:
             for chunk in body.iter_chunks(DOWNLOAD_CHUNK_BYTES):
                 sink.write(chunk)
-        except (BotoCoreError, OSError) as exc:
+        except BotoCoreError as exc:
             # Cut off mid-body: standard-mode retries cover the request, not the stream.
             raise ObjectFetchError(f"download interrupted: {uri}: {_one_line(exc)}") from exc
+        except OSError as exc:
+            # The local disk, not the object: a full disk would fail every object alike.
+            raise StorageError(f"cannot spool {uri} to {sink.name}: {exc.strerror}") from exc
         finally:
             body.close()
 

@@ -379,3 +379,17 @@ def test_denied_object_becomes_a_row(
     status, reason = problem_for(caught.value) or (None, "")
     assert status is DocStatus.UNREADABLE
     assert reason.startswith(f"access denied to {ref.uri} (AccessDenied)")
+
+
+def test_a_missing_spool_folder_stops_the_run(s3_bucket: S3Bucket, tmp_path: Path) -> None:
+    s3_bucket.put({"a.txt": b"a"})
+    source = S3Source(s3_bucket.name, "", s3_bucket.client, tmp_dir=tmp_path / "absent")
+    [ref] = source.discover()
+
+    with (
+        pytest.raises(StorageError, match="cannot create a temporary file in") as caught,
+        source.fetch(ref),
+    ):
+        pytest.fail("fetch yielded without a file")
+
+    assert problem_for(caught.value) is None
