@@ -87,9 +87,8 @@ async def client_rps(base_url: str, n: int, concurrency: int, tag: str) -> float
 async def main(base_url: str, n: int, levels: list[int]) -> None:
     print("DeepSeekClient versus raw httpx, against the nightshift SIMULATOR (zero latency)")
     print(f"{n} requests per row; a ratio below 1.00 is the client's cost\n")
-    print(
-        f"{'concurrency':>11} {'raw req/s':>10} {'client req/s':>13} {'ratio':>6} {'overhead':>11}"
-    )
+    head = f"{'concurrency':>11} {'raw req/s':>10} {'client req/s':>13} {'ratio':>6}"
+    print(f"{head} {'ms/request':>11}")
     for level in levels:
         raw = await raw_rps(base_url, n, level, f"raw{level}")
         ours = await client_rps(base_url, n, level, f"client{level}")
