@@ -41,6 +41,7 @@ from connectors.deepseek_protocol import (
     ChatRequest,
     ChatResult,
     Flavour,
+    Outcome,
     Usage,
     answer_problem,
     api_error,
@@ -273,56 +274,25 @@ class DeepSeekClient:
         blanks = 0
         while True:
             number = len(attempts) + 1
-            self._raise_if_stopped(attempts)
-            epoch = await limit.acquire()
-            if self._stopped is not None:  # stopped while this request waited for a slot
-                limit.release(epoch)
-                self._raise_if_stopped(attempts)
-            started = _now()
-            result: ChatResult | None = None
-            error: ModelAPIError | None = None
-            released = False
-            try:
-                try:
-                    result = await self._post(body)
-                except ModelAPIError as exc:
-                    error = exc
-                if result is not None:
-                    error = answer_problem(request, result)
-                limit.release(
-                    epoch,
-                    overloaded=error is not None and error.status_code == 429,
-                    succeeded=error is None,
-                )
-                released = True
-            finally:
-                if not released:  # cancelled, or a ConfigError: give the slot back
-                    limit.release(epoch)
+            started, result, error = await self._attempt(request, body, limit, attempts)
             finished = _now()
             usage = result.usage if result is not None else None
             if error is None and result is not None:
                 attempts.append(AttemptRecord(number, started, finished, "ok", 200, None, usage))
                 return replace(result, attempts=tuple(attempts))
             assert error is not None
-            blank = result is not None and is_blank_json(request, result)
-            blanks += blank
             retry = isinstance(error, TransientAPIError) and number <= self.max_retries
-            if blank and blanks > self.blank_json_retries:
-                retry = False
-                error = TransientAPIError(
-                    f"JSON mode answered blank content {blanks} times", status_code=200
-                )
+            if result is not None and is_blank_json(request, result):
+                blanks += 1
+                if blanks > self.blank_json_retries:
+                    retry = False
+                    error = TransientAPIError(
+                        f"JSON mode answered blank content {blanks} times", status_code=200
+                    )
             text = redact(str(error), self._key.get_secret_value())
+            outcome: Outcome = "retried" if retry else "failed"
             attempts.append(
-                AttemptRecord(
-                    number,
-                    started,
-                    finished,
-                    "retried" if retry else "failed",
-                    error.status_code,
-                    text,
-                    usage,
-                )
+                AttemptRecord(number, started, finished, outcome, error.status_code, text, usage)
             )
             if not retry:
                 raise self._final(error, text, attempts, request)
@@ -331,6 +301,34 @@ class DeepSeekClient:
                 "%s attempt %d failed (%s); retrying in %.2fs", request.model, number, text, delay
             )
             await anyio.sleep(delay)
+
+    async def _attempt(
+        self,
+        request: ChatRequest,
+        body: bytes,
+        limit: AdaptiveLimit,
+        attempts: list[AttemptRecord],
+    ) -> tuple[datetime, ChatResult | None, ModelAPIError | None]:
+        """One admitted send: (when it started, the answer if any, why it is not one)."""
+        self._raise_if_stopped(attempts)
+        epoch = await limit.acquire()
+        if self._stopped is not None:  # stopped while this request waited for a slot
+            limit.release(epoch)
+            self._raise_if_stopped(attempts)
+        started = _now()
+        result: ChatResult | None = None
+        error: ModelAPIError | None = None
+        try:
+            result = await self._post(body)
+            error = answer_problem(request, result)
+        except ModelAPIError as exc:
+            error = exc
+        except BaseException:
+            limit.release(epoch)  # cancelled, or a ConfigError: give the slot back
+            raise
+        overloaded = error is not None and error.status_code == 429
+        limit.release(epoch, overloaded=overloaded, succeeded=error is None)
+        return started, result, error
 
     async def _post(self, body: bytes) -> ChatResult:
         index = self._pick_pool()

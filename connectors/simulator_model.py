@@ -37,7 +37,8 @@ MAX_CODE_HITS = 5
 CACHE_UNIT = 64  # DeepSeek's context cache works in units of 64 tokens
 INVENTED_QUOTE = "The simulator invented this sentence for {field}."
 
-_DOCUMENT = re.compile(r"<document\b([^>]*)>\n(.*?)\n?</document>", re.DOTALL)
+# Attributes are matched one quoted value at a time, so a ">" inside a file name is harmless.
+_DOCUMENT = re.compile(r'<document((?:\s+\w+="[^"]*")*)\s*>\n(.*?)\n?</document>', re.DOTALL)
 _ATTR = re.compile(r'(\w+)="([^"]*)"')
 _PAGE = re.compile(r'<page n="(\d+)">\n(.*?)\n?</page>', re.DOTALL)
 _CODE_LINE = re.compile(r"^(\d+)\| ?(.*)$")
