@@ -22,7 +22,7 @@ import json
 import logging
 import random
 import threading
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -148,7 +148,6 @@ class Simulator:
         self.stats = SimulatorStats()
         self.cache = PrefixCache()
         self._rng = random.Random(config.seed)
-        self._faults: deque[str] = deque(config.fault_sequence)
         self._seq = 0
 
     def set_faults(self, sequence: list[str]) -> None:
@@ -156,11 +155,10 @@ class Simulator:
         if unknown:
             raise ConfigError(f"unknown simulator faults {unknown}; known: {FAULTS}")
         self.config.fault_sequence = list(sequence)
-        self._faults = deque(sequence)
 
     def _next_fault(self) -> str:
-        if self._faults:
-            return self._faults.popleft()
+        if self.config.fault_sequence:  # read live, so tests may also assign the list
+            return self.config.fault_sequence.pop(0)
         roll = self._rng.random()
         for name, rate in sorted(self.config.fault_rates.items()):
             if roll < rate:
@@ -543,9 +541,10 @@ def run_simulator(host: str, port: int, config: SimulatorConfig) -> None:
 
     async def main() -> None:
         server = await asyncio.start_server(simulator.handle_connection, host, port, backlog=1024)
+        bound = server.sockets[0].getsockname()[1]  # the real port when ``port`` is 0
         print(
             f"nightshift SIMULATOR (not DeepSeek; test and demo only) serving "
-            f"{', '.join(config.served_models())} on http://{host}:{port}",
+            f"{', '.join(config.served_models())} on http://{host}:{bound}",
             flush=True,
         )
         async with server:
