@@ -225,9 +225,9 @@ async def test_length_is_returned_to_the_caller(
 
 @pytest.mark.anyio
 async def test_timeouts_are_retried(simulator: SimulatorHandle, make_client: MakeClient) -> None:
-    simulator.config.slow_seconds = 1.0
+    simulator.config.slow_seconds = 1.5
     simulator.set_faults(["slow", "ok"])
-    async with make_client(read_timeout=0.2) as client:
+    async with make_client(read_timeout=0.5) as client:
         result = await client.chat(req())
     assert [a.outcome for a in result.attempts] == ["retried", "ok"]
     assert "ReadTimeout" in (result.attempts[0].error or "")
