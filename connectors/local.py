@@ -58,7 +58,7 @@ class LocalSource:
 
     @property
     def uri(self) -> str:
-        return str(self.root)
+        return str(self.root.expanduser().absolute())
 
     def discover(self) -> Iterator[DocumentRef]:
         root = self.root.expanduser().absolute()

@@ -39,7 +39,15 @@ from botocore.exceptions import (
 )
 
 from connectors.paths import PathFilter, safe_relpath
-from nightshift.errors import AccessDeniedError, ConfigError, SourceNotFoundError, StorageError
+from nightshift.errors import (
+    AccessDeniedError,
+    ConfigError,
+    ObjectAccessDeniedError,
+    ObjectFetchError,
+    ObjectVanishedError,
+    SourceNotFoundError,
+    StorageError,
+)
 from nightshift.models import DocStatus, DocumentRef
 
 DEFAULT_MAX_ATTEMPTS = 5
@@ -73,18 +81,6 @@ _CREDENTIAL_CHAIN_HINT = (
 # Denials of one object while the credentials themselves work (an object ACL, a KMS key).
 _OBJECT_DENIED_CODES = frozenset({"AccessDenied", "403", "Forbidden"})
 _SAFE_SUFFIX = re.compile(r"\.[A-Za-z0-9]{1,16}")
-
-
-class ObjectFetchError(StorageError):
-    """One object could not be downloaded; it becomes an ``unreadable`` row, the run goes on."""
-
-
-class ObjectVanishedError(ObjectFetchError):
-    """The object was listed but is gone by the time it is downloaded."""
-
-
-class ObjectAccessDeniedError(ObjectFetchError, AccessDeniedError):
-    """Listing was allowed but reading this one object is not (object ACL, KMS key, policy)."""
 
 
 def make_s3_client(

@@ -4,9 +4,10 @@ module turns the project's exceptions into exit codes and draws progress bars an
 from __future__ import annotations
 
 import logging
+import os
 import uuid
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -15,6 +16,11 @@ from rich.table import Table
 
 from nightshift.errors import ConfigError, NightshiftError, RunStoppingError
 from nightshift.settings import PdfEngine, Settings
+
+# Without a server, each command starts Prefect's ephemeral API, which needs longer than its
+# 20 s default on a busy two-core machine; and nothing here should phone home.
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 app = typer.Typer(
     name="nightshift",
@@ -112,6 +118,160 @@ def ingest(
     console.print(
         f"parsed {report.summary.parsed}, unchanged {report.summary.unchanged}, "
         f"reused {report.summary.copied}; database {settings.db_path}"
+    )
+
+
+@app.command()
+def review(
+    source: Annotated[str, typer.Argument(help="A folder, a file, or s3://bucket/prefix")],
+    profile: Annotated[str, typer.Option(help="legal, codebase, or a profile .yaml")] = "legal",
+    db: DbOption = None,
+    plan: Annotated[bool, typer.Option("--plan", help="Price the run; send nothing")] = False,
+    backend: Annotated[
+        str, typer.Option(help="deepseek (needs DEEPSEEK_API_KEY), simulator or selfhosted")
+    ] = "deepseek",
+    budget: Annotated[float | None, typer.Option(help="Cap on this run's cost, USD")] = None,
+    force: Annotated[bool, typer.Option(help="Review documents already reviewed")] = False,
+    off_peak_only: Annotated[
+        bool, typer.Option(help="Start only requests that finish inside the off-peak window")
+    ] = False,
+    allow_peak: Annotated[bool, typer.Option(help="With --off-peak-only: go on at peak")] = False,
+    include: Annotated[list[str], typer.Option(help="Glob to include (repeatable)")] = [],  # noqa: B006
+    exclude: Annotated[list[str], typer.Option(help="Glob to exclude (repeatable)")] = [],  # noqa: B006
+) -> None:
+    """Review SOURCE with a profile and land grounded extractions in DuckDB."""
+    parameters = {
+        "source": source, "profile": profile, "db": str(db) if db else None,
+        "budget_usd": budget, "plan_only": plan, "force": force, "backend": backend,
+        "off_peak_only": off_peak_only, "allow_peak": allow_peak,
+        "include": include, "exclude": exclude,
+    }  # fmt: skip
+    print_review(run_review_flow(parameters))
+
+
+def run_review_flow(parameters: dict[str, Any]) -> dict[str, Any]:
+    """Run the review flow (Prefect's ephemeral mode when no server is set), drawing progress."""
+    from flows.review import review_corpus
+    from nightshift.progress import ProgressEvent, progress_hook
+
+    with Progress(
+        TextColumn("[bold]{task.fields[stage]}[/]"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.description}", style="dim"),
+        console=err_console,
+        transient=True,
+    ) as progress:
+        bar = progress.add_task("", total=None, stage="starting")
+
+        def on_progress(event: ProgressEvent) -> None:
+            progress.update(bar, completed=event.done, total=event.total,
+                            description=event.detail[-50:], stage=event.stage)  # fmt: skip
+
+        token = progress_hook.set(on_progress)
+        try:
+            return run_guarded(lambda: review_corpus(**parameters))
+        finally:
+            progress_hook.reset(token)
+
+
+def print_review(result: dict[str, Any]) -> None:
+    if result["plan"] is not None:
+        print_plan(result["plan"])
+        return
+    s = result["summary"]
+    console.print(f"[bold]Backend:[/] {result['backend']}")
+    table = Table(title=f"review {result['run_id']}: {result['status']}")
+    for column in (
+        "documents",
+        "work items",
+        "requests",
+        "prompt tokens",
+        "cache-hit tokens",
+        "cost USD",
+        "extractions",
+        "grounded",
+        "failed items",
+        "pending items",
+    ):
+        table.add_column(column, justify="right")
+    grounded = s["grounded"] / s["extractions"] if s["extractions"] else 0.0
+    table.add_row(
+        str(s["documents"]),
+        str(s["work_items"]),
+        str(s["requests"]),
+        f"{s['prompt_tokens']:,}",
+        f"{s['cache_hit_tokens']:,}",
+        f"{s['cost_usd']:.4f}",
+        str(s["extractions"]),
+        f"{grounded:.0%}",
+        str(s["failed_items"]),
+        str(s["pending_items"]),
+    )
+    console.print(table)
+    by_model = Table(title="requests by model")
+    for column in (
+        "model",
+        "requests",
+        "attempts",
+        "prompt tokens",
+        "cache-hit",
+        "output",
+        "cost USD",
+    ):
+        by_model.add_column(column, justify="left" if column == "model" else "right")
+    for row in s["by_model"]:
+        by_model.add_row(
+            row["model"],
+            str(row["requests"]),
+            str(row["attempts"]),
+            f"{row['prompt_tokens'] or 0:,}",
+            f"{row['cache_hit_tokens'] or 0:,}",
+            f"{row['completion_tokens'] or 0:,}",
+            f"{row['cost_usd'] or 0:.4f}",
+        )
+    console.print(by_model)
+    if s.get("status_reason"):
+        console.print(f"[yellow]{result['status']}:[/] {s['status_reason']}")
+
+
+def print_plan(report: dict[str, Any]) -> None:
+    table = Table(title="plan: nothing was sent")
+    for column in (
+        "model",
+        "requests",
+        "prompt tokens",
+        "predicted cache-hit",
+        "output (est.)",
+        "USD off-peak",
+        "USD peak",
+    ):
+        table.add_column(column, justify="left" if column == "model" else "right")
+    for model, row in sorted(report["by_model"].items()):
+        table.add_row(
+            model,
+            f"{row['requests']:.0f}",
+            f"{row['prompt_tokens']:,.0f}",
+            f"{row['cache_hit_tokens']:,.0f}",
+            f"{row['output_tokens']:,.0f}",
+            f"{row['off_peak_usd']:.4f}",
+            f"{row['peak_usd']:.4f}",
+        )
+    table.add_row(
+        "total",
+        str(report.requests),
+        f"{report.prompt_tokens:,}",
+        f"{report.predicted_cache_hit_tokens:,}",
+        f"{report.expected_output_tokens:,}",
+        f"{report.off_peak_usd:.4f}",
+        f"{report.peak_usd:.4f}",
+        style="bold",
+    )
+    console.print(table)
+    console.print(
+        f"{report.documents} documents in {report.work_items} work items "
+        f"({report.windows} windows); expected cache-hit share {report.cache_hit_share:.1%}"
     )
 
 

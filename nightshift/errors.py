@@ -11,7 +11,10 @@
     │                               raised once the retries are spent
     ├── StorageError                a corpus source or sink (local disk, S3) failed
     │   ├── SourceNotFoundError     the folder, file or bucket does not exist
-    │   └── AccessDeniedError       credentials are missing, expired or not allowed
+    │   ├── AccessDeniedError       credentials are missing, expired or not allowed
+    │   └── ObjectFetchError        one object could not be read: a row, not a stop
+    │       ├── ObjectVanishedError       deleted between listing and download
+    │       └── ObjectAccessDeniedError   listing allowed, reading this object not
     └── StoreError                  the DuckDB database cannot be used
 
     ConfigError                     a setting, profile or argument is wrong (a programmer's
@@ -72,6 +75,18 @@ class SourceNotFoundError(StorageError):
 
 class AccessDeniedError(StorageError):
     """Credentials are missing, expired or lack permission."""
+
+
+class ObjectFetchError(StorageError):
+    """One object could not be downloaded; it becomes an ``unreadable`` row, the run goes on."""
+
+
+class ObjectVanishedError(ObjectFetchError):
+    """The object was listed but is gone by the time it is downloaded."""
+
+
+class ObjectAccessDeniedError(ObjectFetchError, AccessDeniedError):
+    """Listing was allowed but reading this one object is not (object ACL, KMS key, policy)."""
 
 
 class StoreError(NightshiftError):

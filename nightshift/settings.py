@@ -55,3 +55,13 @@ class Settings(BaseSettings):
 
     # S3-compatible stores (MinIO, Ceph, R2). boto3 also honours AWS_ENDPOINT_URL_S3 itself.
     s3_endpoint_url: str | None = None
+
+    # A self-hosted V4-Flash endpoint (vLLM or SGLang), as the infra/ module serves it.
+    selfhosted_base_url: str | None = None
+    selfhosted_api_key: SecretStr | None = None
+    selfhosted_model: str = "deepseek-v4-flash"
+
+    # Dispatch: requests in flight at once (the client adapts down on 429), and the
+    # pricing/calendar data file when it is not the packaged one.
+    max_in_flight: int = 32
+    pricing_file: Path | None = None

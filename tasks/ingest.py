@@ -22,7 +22,7 @@ import pyarrow as pa
 from connectors.paths import kind_of
 from connectors.sources import Source
 from connectors.store import Store, utc_now
-from nightshift.errors import StorageError
+from nightshift.errors import ObjectFetchError, StorageError
 from nightshift.models import DocKind, DocStatus, DocumentRef, ParsedDocument
 from tasks.count import count_documents
 from tasks.parse import parse_text_bytes
@@ -168,6 +168,8 @@ class _Ingest:
             doc_id = sha256_file(path)
         except (StorageError, OSError) as exc:
             stack.close()
+            if isinstance(exc, StorageError) and not isinstance(exc, ObjectFetchError):
+                raise  # the store itself failed (credentials, endpoint): stop, not a row
             reason = str(exc) if isinstance(exc, StorageError) else f"cannot read: {exc}"
             document = ParsedDocument(
                 ref.uri,

@@ -29,6 +29,8 @@ from typing import Any
 from nightshift.models import DocStatus
 from tasks.pdf_text import EXTRACTORS, PdfText
 
+WORKER_STARTUP_SECONDS = 120.0
+
 
 @dataclass(frozen=True)
 class PdfLimits:
@@ -56,6 +58,7 @@ def _worker_main(conn: Connection, engine: str, passwords: tuple[str, ...], memo
         import pypdf  # noqa: F401
     limit = memory_mb * 1024 * 1024
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    conn.send(("ready", None))
     while True:
         try:
             job = conn.recv()
@@ -173,6 +176,11 @@ class PdfParserPool:
         )
         process.start()
         child.close()
+        # A worker's start-up (a new interpreter, the engine's import) is not the document's
+        # time: wait for it before any clock starts.
+        if not parent.poll(WORKER_STARTUP_SECONDS) or parent.recv()[0] != "ready":
+            process.kill()
+            raise RuntimeError(f"a {self.engine} parser process did not start")
         worker = _Worker(process=process, conn=parent)
         self._pool.append(worker)
         return worker

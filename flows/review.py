@@ -1,0 +1,175 @@
+"""``review-corpus``: a corpus to verified, source-grounded extractions in DuckDB.
+
+Ingest, plan, then (unless only planning) dispatch in batches inside the off-peak window and
+the budget, and report. Runs with no server at all (Prefect's ephemeral mode) or as the
+deployments in ``prefect.yaml``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, get_run_logger
+from prefect.context import get_run_context
+
+from connectors.review_store import WORK_ITEM_SCHEMA, record
+from connectors.sources import open_source
+from connectors.store import Store, utc_now
+from flows.ingest import ingest_options
+from nightshift.backends import BackendName, open_backend
+from nightshift.errors import RunStoppingError
+from nightshift.profiles import load_profile
+from nightshift.settings import Settings
+from tasks.dispatch import work_item_row
+from tasks.gate import Gate
+from tasks.prefect_tasks import (
+    dispatch_batch,
+    ingest_documents,
+    plan_documents,
+    price_work,
+    report_run,
+)
+from tasks.review import PlanReport
+from tasks.route import ModelIds
+
+BATCH_ITEMS = 50  # work items per Prefect task run
+
+
+@dataclass(frozen=True)
+class ReviewOptions:
+    source: str
+    profile: str = "legal"
+    db: str | None = None
+    budget_usd: float | None = None
+    plan_only: bool = False
+    force: bool = False
+    backend: BackendName = "deepseek"
+    off_peak_only: bool = False
+    allow_peak: bool = False
+    deadline: datetime | None = None
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    simulator: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ReviewResult:
+    run_id: str
+    status: str
+    backend: str
+    summary: dict[str, Any]
+    plan: PlanReport | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        plan = self.plan.as_dict() if self.plan is not None else None
+        return {"run_id": self.run_id, "status": self.status, "backend": self.backend,
+                "summary": self.summary, "plan": plan}  # fmt: skip
+
+
+@flow(name="review-corpus", log_prints=True)
+def review_corpus(
+    source: str,
+    profile: str = "legal",
+    db: str | None = None,
+    budget_usd: float | None = None,
+    plan_only: bool = False,
+    force: bool = False,
+    backend: BackendName = "deepseek",
+    off_peak_only: bool = False,
+    allow_peak: bool = False,
+    deadline: datetime | None = None,
+    include: list[str] | None = None,
+    exclude: list[str] | None = None,
+    simulator: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Review SOURCE (a folder, a file or s3://bucket/prefix) with PROFILE into the DuckDB DB."""
+    options = ReviewOptions(
+        source, profile, db, budget_usd, plan_only, force, backend, off_peak_only, allow_peak,
+        deadline, tuple(include or ()), tuple(exclude or ()), dict(simulator or {}),
+    )  # fmt: skip
+    return run_review(options, Settings()).as_dict()
+
+
+def run_review(
+    options: ReviewOptions, settings: Settings, clock: Callable[[], datetime] = utc_now
+) -> ReviewResult:
+    logger = get_run_logger()
+    profile = load_profile(options.profile)
+    db_path = Path(options.db) if options.db else settings.db_path
+    run_id = f"review-{_flow_run_id() or uuid.uuid4().hex[:12]}"
+    source = open_source(options.source, options.include, options.exclude,
+                         s3_endpoint_url=settings.s3_endpoint_url)  # fmt: skip
+    models = ModelIds(settings.flash_model, settings.pro_model)
+    with Store(db_path) as store:
+        store.start_run({
+            "run_id": run_id, "flow_run_id": _flow_run_id(), "kind": "review",
+            "profile": profile.name, "profile_version": profile.version, "source": source.uri,
+            "backend": "plan" if options.plan_only else options.backend,
+            "started_at": clock(), "status": "running", "budget_usd": options.budget_usd,
+        })  # fmt: skip
+        ingest_documents(source, store, ingest_options(settings), run_id)
+        plan = plan_documents(store, source.uri, profile, options.force)
+        if options.plan_only:
+            report = price_work(plan, profile, models, clock())
+            store.finish_run(run_id, "planned", None, report.as_dict())
+            return ReviewResult(run_id, "planned", "none (plan only)", report.as_dict(), report)
+        with open_backend(options.backend, settings, options.simulator) as backend:
+            logger.info("Backend: %s", backend.label)
+            gate = Gate(options.budget_usd, options.off_peak_only, options.allow_peak,
+                        options.deadline)  # fmt: skip
+            status, reason = "completed", None
+            for start in range(0, len(plan.items), BATCH_ITEMS):
+                batch = plan.items[start : start + BATCH_ITEMS]
+                if gate.closed_reason is not None or status == "failed":
+                    _leave_pending(store, batch, run_id, profile, gate.closed_reason or reason)
+                    continue
+                label = f"items {start + 1}-{start + len(batch)} of {len(plan.items)}"
+                try:
+                    dispatch_batch(label, batch, plan, store, profile, backend, settings, run_id,
+                                   gate, clock, start)  # fmt: skip
+                except RunStoppingError as exc:
+                    status, reason = "failed", str(exc)
+                    _leave_pending(store, batch, run_id, profile, reason, only_unrecorded=True)
+            if status != "failed" and gate.closed_reason is not None:
+                status, reason = "deferred", gate.closed_reason
+            summary = report_run(store, run_id, status, backend, reason)
+            if status == "completed" and summary.totals["failed_items"]:
+                status = "completed_with_failures"
+            store.finish_run(run_id, status, reason, summary.as_dict())
+            return ReviewResult(run_id, status, backend.label, summary.as_dict())
+
+
+def _leave_pending(
+    store: Store,
+    batch: list,
+    run_id: str,
+    profile: Any,
+    reason: str | None,
+    only_unrecorded: bool = False,
+) -> None:
+    """Record work that was not started as pending, so the next run takes it first."""
+    recorded: set[str] = set()
+    if only_unrecorded:
+        rows = store.query("SELECT work_item_id FROM work_items WHERE run_id = ?", [run_id])
+        recorded = {row[0] for row in rows}
+    now = utc_now()
+    rows = [
+        work_item_row(item, run_id, profile, "pending", reason, now)
+        for item in batch
+        if item.item_id not in recorded
+    ]
+    record(store, "work_items", rows, WORK_ITEM_SCHEMA)
+
+
+def _flow_run_id() -> str | None:
+    try:
+        context = get_run_context()
+    except Exception:
+        return None
+    flow_run = getattr(context, "flow_run", None)
+    return str(flow_run.id) if flow_run is not None else None

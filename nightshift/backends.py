@@ -1,0 +1,95 @@
+"""Where requests go: the DeepSeek API, a self-hosted V4-Flash endpoint, or the local simulator.
+
+The pipeline never picks the simulator on its own: a missing API key is an error that names
+``--backend simulator``, and when the simulator is chosen every summary says so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import SecretStr
+
+from nightshift.errors import ConfigError
+from nightshift.settings import Settings
+from tasks.route import ModelIds
+
+BackendName = Literal["deepseek", "simulator", "selfhosted"]
+BACKENDS: tuple[str, ...] = ("deepseek", "simulator", "selfhosted")
+SIMULATOR_KEY = "sk-simulator-not-a-real-key"
+
+
+@dataclass(frozen=True)
+class Backend:
+    name: BackendName
+    base_url: str
+    api_key: SecretStr = field(repr=False)
+    flavour: Literal["deepseek", "vllm"]
+    models: ModelIds
+    label: str  # what the run's output says about where its answers came from
+
+    @property
+    def is_simulator(self) -> bool:
+        return self.name == "simulator"
+
+
+@contextmanager
+def open_backend(
+    name: str, settings: Settings, simulator_knobs: dict[str, Any] | None = None
+) -> Iterator[Backend]:
+    """The backend ``name``; for the simulator, one running on loopback for the block's time."""
+    if name not in BACKENDS:
+        raise ConfigError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
+    models = ModelIds(settings.flash_model, settings.pro_model)
+    if name == "deepseek":
+        if settings.deepseek_api_key is None or not settings.deepseek_api_key.get_secret_value():
+            raise ConfigError(
+                "DEEPSEEK_API_KEY is not set. Set it to review with the DeepSeek API, or run "
+                "against the local simulator with --backend simulator (answers are rule-based "
+                "and nothing leaves this machine)."
+            )
+        yield Backend(
+            "deepseek",
+            settings.deepseek_base_url,
+            settings.deepseek_api_key,
+            "deepseek",
+            models,
+            f"DeepSeek API at {settings.deepseek_base_url}",
+        )
+        return
+    if name == "selfhosted":
+        if not settings.selfhosted_base_url:
+            raise ConfigError(
+                "--backend selfhosted needs NIGHTSHIFT_SELFHOSTED_BASE_URL (the endpoint that "
+                "the infra/ module outputs) and NIGHTSHIFT_SELFHOSTED_API_KEY"
+            )
+        key = settings.selfhosted_api_key or SecretStr("")
+        served = settings.selfhosted_model
+        yield Backend(
+            "selfhosted",
+            settings.selfhosted_base_url,
+            key,
+            "vllm",
+            ModelIds(served, served),
+            f"self-hosted {served} at {settings.selfhosted_base_url}",
+        )
+        return
+    from connectors.simulator import SimulatorConfig, running_simulator
+
+    config = SimulatorConfig(**(simulator_knobs or {}))
+    with running_simulator(config) as handle:
+        flavour = "vllm" if config.flavour == "vllm" else "deepseek"
+        if flavour == "vllm":
+            models = ModelIds(config.served_models()[0], config.served_models()[0])
+        yield Backend(
+            "simulator",
+            handle.base_url,
+            SecretStr(SIMULATOR_KEY),
+            flavour,
+            models,
+            f"LOCAL SIMULATOR at {handle.base_url} (not DeepSeek: rule-based answers, "
+            "costs priced as if it were the API)",
+        )

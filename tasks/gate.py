@@ -1,0 +1,106 @@
+"""What may start now: the run's budget and the off-peak window.
+
+Before a request is sent, its worst-case cost (all input at the miss price, ``max_tokens`` of
+output) is reserved; after, the reservation settles to the real cost. When the next
+reservation would pass the cap, dispatch stops and the rest stays pending. Likewise a request
+that is not expected to finish inside the current off-peak window is not started, unless the
+run may continue at peak prices (``allow_peak``, or a ``deadline`` that has come close).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from nightshift.offpeak import OffPeakCalendar, current_window, fits_in_window, next_window
+
+# Until requests of this run have been observed, assume the API's throughput: prompt tokens
+# per second of prefill and output tokens per second of generation, per request.
+DEFAULT_PREFILL_TOKENS_PER_SECOND = 20_000.0
+DEFAULT_OUTPUT_TOKENS_PER_SECOND = 40.0
+
+
+@dataclass
+class Throughput:
+    """Seconds a request is expected to take, from its tokens, learned from finished ones."""
+
+    prefill_tps: float = DEFAULT_PREFILL_TOKENS_PER_SECOND
+    output_tps: float = DEFAULT_OUTPUT_TOKENS_PER_SECOND
+    observed: int = 0
+
+    def expected_seconds(self, prompt_tokens: int, output_tokens: int) -> float:
+        return prompt_tokens / self.prefill_tps + output_tokens / self.output_tps
+
+    def observe(self, prompt_tokens: int, output_tokens: int, seconds: float) -> None:
+        """Scale both rates so that this request's tokens explain its time (moving average)."""
+        if seconds <= 0:
+            return
+        predicted = self.expected_seconds(prompt_tokens, output_tokens)
+        if predicted <= 0:
+            return
+        factor = predicted / seconds
+        weight = 0.3 if self.observed else 1.0
+        scale = (1 - weight) + weight * factor
+        self.prefill_tps *= scale
+        self.output_tps *= scale
+        self.observed += 1
+
+
+@dataclass
+class Gate:
+    budget_usd: float | None = None
+    enforce_window: bool = False
+    allow_peak: bool = False
+    deadline: datetime | None = None
+    calendar: OffPeakCalendar | None = None
+    throughput: Throughput = field(default_factory=Throughput)
+    reserved_usd: float = 0.0
+    spent_usd: float = 0.0
+    closed_reason: str | None = None
+
+    def admit(
+        self,
+        now: datetime,
+        worst_case_usd: float,
+        prompt_tokens: int,
+        expected_output_tokens: int,
+    ) -> str | None:
+        """Reserve and return None when the request may start; else the reason it may not."""
+        if self.closed_reason is not None:
+            return self.closed_reason
+        if self.budget_usd is not None:
+            committed = self.spent_usd + self.reserved_usd
+            if committed + worst_case_usd > self.budget_usd + 1e-12:
+                self.closed_reason = (
+                    f"budget: ${committed:.4f} spent or reserved; the next request may cost up "
+                    f"to ${worst_case_usd:.4f}, over the ${self.budget_usd:.4f} cap"
+                )
+                return self.closed_reason
+        if self.enforce_window and not self._peak_allowed(now):
+            seconds = self.throughput.expected_seconds(prompt_tokens, expected_output_tokens)
+            if not fits_in_window(now, seconds, self.calendar):
+                window = current_window(now, self.calendar)
+                where = f"window ends {window.end.isoformat()}" if window else "peak time now"
+                self.closed_reason = (
+                    f"window: a request expected to take {seconds:.0f} s would not finish "
+                    f"off-peak ({where})"
+                )
+                return self.closed_reason
+        self.reserved_usd += worst_case_usd
+        return None
+
+    def settle(self, worst_case_usd: float, actual_usd: float) -> None:
+        self.reserved_usd = max(0.0, self.reserved_usd - worst_case_usd)
+        self.spent_usd += actual_usd
+
+    def _peak_allowed(self, now: datetime) -> bool:
+        if self.allow_peak:
+            return True
+        # Waiting for the next window would miss the deadline: pay peak prices now.
+        if self.deadline is None:
+            return False
+        return next_window(now, self.calendar).start >= self.deadline
+
+
+Clock = Callable[[], datetime]

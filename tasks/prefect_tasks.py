@@ -1,0 +1,121 @@
+"""The stages as Prefect tasks: thin wrappers that say only what Prefect needs.
+
+Task runs are per stage and per batch of work items (tens per run), never per document or per
+HTTP request; the fan-out of requests happens inside ``dispatch_batch`` with asyncio. Inputs
+include the open database, so result caching is off (``NONE``): the ledger is the cache.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from datetime import datetime
+
+from prefect import get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NONE
+
+from connectors.deepseek import DeepSeekClient
+from connectors.sources import Source
+from connectors.store import Store
+from nightshift.backends import Backend
+from nightshift.pricing import cost_usd, worst_case_cost_usd
+from nightshift.profiles import Profile
+from nightshift.progress import ProgressEvent, report_progress
+from nightshift.settings import Settings
+from tasks.dispatch import Dispatcher
+from tasks.gate import Gate
+from tasks.ingest import IngestOptions, IngestProgress, IngestSummary, ingest_source
+from tasks.plan import WorkItem
+from tasks.report import RunSummary, summarize_run
+from tasks.review import PlanReport, ReviewPlan, plan_review, price_plan
+from tasks.route import ModelIds
+
+
+@task(name="ingest", cache_policy=NONE)
+def ingest_documents(
+    source: Source, store: Store, options: IngestOptions, run_id: str
+) -> IngestSummary:
+    def on_progress(event: IngestProgress) -> None:
+        report_progress(ProgressEvent("ingest", event.files_done, event.files_seen, event.current))
+
+    summary = ingest_source(source, store, options, run_id, on_progress)
+    get_run_logger().info(
+        "ingested %s files: %s parsed, %s unchanged", summary.files + summary.unchanged,
+        summary.parsed, summary.unchanged,
+    )  # fmt: skip
+    return summary
+
+
+@task(name="plan", cache_policy=NONE)
+def plan_documents(store: Store, source_uri: str, profile: Profile, force: bool) -> ReviewPlan:
+    plan = plan_review(store, source_uri, profile, force)
+    get_run_logger().info(
+        "planned %s work items over %s documents (%s resumed from earlier runs)",
+        len(plan.items), plan.documents, plan.resumed_items,
+    )  # fmt: skip
+    return plan
+
+
+@task(name="price", cache_policy=NONE)
+def price_work(plan: ReviewPlan, profile: Profile, models: ModelIds, at: datetime) -> PlanReport:
+    return price_plan(plan, profile, models, at)
+
+
+@task(name="dispatch-batch", cache_policy=NONE, task_run_name="dispatch {label}")
+def dispatch_batch(
+    label: str,
+    batch: Sequence[WorkItem],
+    plan: ReviewPlan,
+    store: Store,
+    profile: Profile,
+    backend: Backend,
+    settings: Settings,
+    run_id: str,
+    gate: Gate,
+    clock: Callable[[], datetime],
+    done_before: int,
+) -> dict[str, str]:
+    """Send one batch of work items; returns each item's status (done, failed, pending)."""
+    pricer = cost_usd
+    if backend.name == "selfhosted":
+        # A self-hosted node is paid by the hour, not by the token (see the plan's comparison).
+        def pricer(*_args: object) -> float:  # type: ignore[misc]
+            return 0.0
+
+    finished = [done_before]
+
+    def on_item_done(item: WorkItem, status: str) -> None:
+        finished[0] += 1
+        report_progress(ProgressEvent("dispatch", finished[0], len(plan.items), item.group))
+
+    async def run() -> dict[str, str]:
+        async with DeepSeekClient(
+            backend.base_url, backend.api_key, flavour=backend.flavour,
+            concurrency={backend.models.flash: settings.max_in_flight,
+                         backend.models.pro: max(1, settings.max_in_flight // 4)},
+        ) as client:  # fmt: skip
+            dispatcher = Dispatcher(
+                store, client, profile, backend.models, run_id, plan.views, plan.indexes,
+                pricer, worst_case_cost_usd, gate, clock, settings.max_in_flight, on_item_done,
+            )  # fmt: skip
+            statuses = await dispatcher.run(batch, plan.covering)
+            stats = dispatcher.stats
+            get_run_logger().info(
+                "%s: %s sent, %s reused from the ledger, %s escalated, %s failed, %s held back",
+                label, stats.sent, stats.reused, stats.escalated, stats.failed, stats.held,
+            )  # fmt: skip
+            return statuses
+
+    return asyncio.run(run())
+
+
+@task(name="report", cache_policy=NONE)
+def report_run(
+    store: Store, run_id: str, status: str, backend: Backend, reason: str | None
+) -> RunSummary:
+    summary = summarize_run(store, run_id, status, backend.label, reason)
+    create_markdown_artifact(
+        summary.markdown(), key="review-summary", description=f"nightshift review {run_id}"
+    )
+    return summary

@@ -1,0 +1,140 @@
+"""Validating an answer: JSON, then schema, then grounding, then completeness.
+
+What a model returns is untrusted input. A local repair (code fences, prose around the object,
+trailing commas) is tried once; what still fails is reported as a problem that the dispatcher
+turns into an escalation or a recorded failure. Every extraction that passes the schema lands,
+grounded or not, so that nothing is hidden; the verified view shows only grounded ones.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from nightshift.models import DocKind
+from tasks.ground import GroundingIndex
+from tasks.prompt import DocumentView
+
+FENCE = re.compile(r"^\s*```(?:json)?\s*|\s*```\s*$", re.IGNORECASE)
+TRAILING_COMMA = re.compile(r",\s*([}\]])")
+
+
+@dataclass(frozen=True)
+class Extraction:
+    doc_id: str
+    field: str
+    value: Any
+    quote: str
+    grounded: bool
+    match: str | None = None
+    char_start: int | None = None
+    char_end: int | None = None
+    page: int | None = None
+    file: str | None = None
+    line: int | None = None
+    window: str | None = None
+
+
+@dataclass(frozen=True)
+class AnswerCheck:
+    extractions: tuple[Extraction, ...] = ()
+    invalid_json: bool = False
+    repaired: bool = False
+    truncated: bool = False
+    problems: tuple[str, ...] = ()
+    ungrounded_fields: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def needs_escalation(self) -> bool:
+        return self.invalid_json or self.truncated or bool(self.ungrounded_fields)
+
+
+def parse_answer(content: str) -> tuple[Any, bool]:
+    """The JSON object in ``content`` and whether a repair was needed; (None, True) if none."""
+    try:
+        return json.loads(content), False
+    except json.JSONDecodeError:
+        pass
+    text = FENCE.sub("", content)
+    first, last = text.find("{"), text.rfind("}")
+    if first < 0 or last <= first:
+        return None, True
+    text = TRAILING_COMMA.sub(r"\1", text[first : last + 1])
+    try:
+        return json.loads(text), True
+    except json.JSONDecodeError:
+        return None, True
+
+
+def check_answer(
+    content: str,
+    finish_reason: str | None,
+    views: Sequence[DocumentView],
+    asked_fields: Sequence[str],
+    indexes: Mapping[str, GroundingIndex],
+) -> AnswerCheck:
+    """Check one answer against the documents and fields that its request showed and asked."""
+    truncated = finish_reason == "length"
+    payload, repaired = parse_answer(content)
+    items = payload.get("extractions") if isinstance(payload, dict) else None
+    if not isinstance(items, list):
+        reason = "output truncated (finish_reason=length)" if truncated else "no JSON object"
+        return AnswerCheck(invalid_json=True, repaired=repaired, truncated=truncated,
+                           problems=(f"invalid answer: {reason}",))  # fmt: skip
+    by_id = {view.doc_id: view for view in views}
+    by_name = {view.name: view for view in views}
+    asked = set(asked_fields)
+    extractions: list[Extraction] = []
+    problems: list[str] = []
+    ungrounded: set[str] = set()
+    for number, item in enumerate(items):
+        if not isinstance(item, dict):
+            problems.append(f"item {number}: not an object")
+            continue
+        view = by_id.get(str(item.get("doc_id"))) or by_name.get(str(item.get("doc_id")))
+        name, quote = item.get("field"), item.get("quote")
+        if view is None:
+            problems.append(f"item {number}: unknown doc_id {item.get('doc_id')!r}")
+            continue
+        if name not in asked:
+            problems.append(f"item {number}: field {name!r} was not asked")
+            continue
+        if not isinstance(quote, str) or not quote.strip():
+            problems.append(f"item {number}: field {name!r} has no quote")
+            ungrounded.add(name)
+            continue
+        extraction = ground_extraction(view, name, item.get("value"), quote, indexes[view.doc_id])
+        if not extraction.grounded:
+            ungrounded.add(name)
+            problems.append(f"{name}: quote not found in {view.name}")
+        extractions.append(extraction)
+    return AnswerCheck(
+        tuple(extractions), False, repaired, truncated, tuple(problems), frozenset(ungrounded)
+    )
+
+
+def ground_extraction(
+    view: DocumentView, name: str, value: Any, quote: str, index: GroundingIndex
+) -> Extraction:
+    location = index.locate(quote, view.char_start, view.end)
+    is_code = view.kind is DocKind.CODE
+    if location is None:
+        return Extraction(view.doc_id, name, value, quote, False,
+                          file=view.name if is_code else None, window=view.window)  # fmt: skip
+    return Extraction(
+        doc_id=view.doc_id,
+        field=name,
+        value=value,
+        quote=quote,
+        grounded=True,
+        match=location.match,
+        char_start=location.char_start,
+        char_end=location.char_end,
+        page=location.page if view.kind is DocKind.PDF else None,
+        file=view.name if is_code else None,
+        line=None if view.kind is DocKind.PDF else location.line,
+        window=view.window,
+    )
