@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import os
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -273,6 +274,121 @@ def print_plan(report: dict[str, Any]) -> None:
         f"{report.documents} documents in {report.work_items} work items "
         f"({report.windows} windows); expected cache-hit share {report.cache_hit_share:.1%}"
     )
+
+
+DEMO_QUERIES = {
+    "Which contracts have uncapped liability, and where exactly?": (
+        "SELECT relpath AS contract, page, left(quote, 90) AS quote FROM latest_extractions "
+        "WHERE profile = 'legal' AND field = 'uncapped_liability' ORDER BY contract, page"
+    ),
+    "Security findings in the codebase, by severity": (
+        "SELECT file || ':' || line AS location, field AS finding, "
+        "value ->> 'severity' AS severity, value ->> 'cwe' AS cwe FROM latest_extractions "
+        "WHERE profile = 'codebase' ORDER BY severity, location"
+    ),
+}
+
+
+@app.command()
+def demo(db: DbOption = None) -> None:
+    """Review sample_data/ (contracts with `legal`, the codebase with `codebase`) and query it."""
+    from connectors.store import Store
+
+    settings = Settings()
+    db_path = db or settings.db_path
+    if settings.deepseek_api_key is not None:
+        backend = "deepseek"
+        console.print("[bold]DEEPSEEK_API_KEY is set: the demo uses the real DeepSeek API.[/]")
+    else:
+        backend = "simulator"
+        console.print(
+            "[bold yellow]DEEPSEEK_API_KEY is not set: this demo runs against nightshift's "
+            "LOCAL SIMULATOR[/] (rule-based answers, nothing leaves this machine). "
+            "Set DEEPSEEK_API_KEY to review with the real API."
+        )
+    for source, profile in (
+        ("sample_data/contracts", "legal"),
+        ("sample_data/codebase", "codebase"),
+    ):
+        console.rule(f"nightshift review {source} --profile {profile} --backend {backend}")
+        result = run_review_flow(
+            {"source": source, "profile": profile, "db": str(db_path), "backend": backend}
+        )
+        print_review(result)
+    with Store(db_path) as store:
+        for question, sql in DEMO_QUERIES.items():
+            console.rule(question)
+            console.print(f"[dim]{sql}[/]")
+            print_rows(store.query_dicts(sql))
+    console.print(f"Results are in {db_path}; run `make demo` again and it sends 0 requests.")
+
+
+def print_rows(rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        console.print("(no rows)")
+        return
+    table = Table()
+    for column in rows[0]:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*("" if v is None else str(v) for v in row.values()))
+    console.print(table)
+
+
+@app.command()
+def windows(
+    count: Annotated[int, typer.Option(help="How many windows to list")] = 7,
+    tz: Annotated[str, typer.Option(help="Local time zone to show beside UTC")] = "UTC",
+) -> None:
+    """The next off-peak (discount) windows, in UTC and a local time zone."""
+    from nightshift.offpeak import format_windows
+
+    rows = run_guarded(lambda: format_windows(datetime.now(UTC), count, tz))
+    table = Table(title="DeepSeek off-peak windows (from the packaged calendar)")
+    for column in ("start UTC", "end UTC", f"start {tz}", f"end {tz}", "hours", "rule"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(
+            f"{row.start_utc:%a %Y-%m-%d %H:%M}", f"{row.end_utc:%a %Y-%m-%d %H:%M}",
+            f"{row.start_local:%a %H:%M}", f"{row.end_local:%a %H:%M}",
+            f"{row.duration.total_seconds() / 3600:.1f}", row.rule,
+        )  # fmt: skip
+    console.print(table)
+
+
+@app.command()
+def simulator(
+    port: Annotated[int, typer.Option(help="Loopback port to listen on")] = 8765,
+    flavour: Annotated[str, typer.Option(help="deepseek or vllm")] = "deepseek",
+    latency_per_output_token: Annotated[float, typer.Option(help="Seconds")] = 0.0,
+) -> None:
+    """Run the local DeepSeek-compatible simulator (for tests and demos; not the real API)."""
+    from connectors.simulator import serve
+
+    run_guarded(
+        lambda: serve(port, flavour=flavour, seconds_per_output_token=latency_per_output_token)
+    )
+
+
+@app.command()
+def export(
+    to: Annotated[str, typer.Option("--to", help="A folder or s3://bucket/prefix")],
+    db: DbOption = None,
+) -> None:
+    """Write documents, runs, requests and extractions as Parquet, partitioned by run."""
+    from connectors.export import export_tables
+
+    settings = Settings()
+    client = None
+    if to.startswith("s3://"):
+        from connectors.s3 import make_s3_client
+
+        client = make_s3_client(endpoint_url=settings.s3_endpoint_url)
+    result = run_guarded(lambda: export_tables(db or settings.db_path, to, s3_client=client))
+    for written in result.written:
+        console.print(written)
+    if result.missing:
+        console.print(f"[yellow]not in the database (skipped):[/] {', '.join(result.missing)}")
 
 
 if __name__ == "__main__":
