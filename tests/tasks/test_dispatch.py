@@ -1,0 +1,190 @@
+"""Dispatch against the simulator over real sockets, on real DuckDB files: escalation, the
+ledger's no-paying-twice rule, the budget and the off-peak window (with an injected clock)."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from connectors.deepseek import DeepSeekClient
+from connectors.local import LocalSource
+from connectors.simulator import SimulatorConfig, SimulatorHandle, running_simulator
+from connectors.store import Store
+from nightshift.offpeak import current_window, next_window
+from nightshift.pricing import cost_usd, worst_case_cost_usd
+from nightshift.profiles import load_profile
+from tasks.dispatch import Dispatcher, DispatchStats
+from tasks.gate import Gate
+from tasks.ingest import IngestOptions, ingest_source
+from tasks.review import plan_review
+from tasks.route import ModelIds
+
+SAMPLE = Path(__file__).resolve().parents[2] / "sample_data"
+MODELS = ModelIds()
+
+
+@dataclass
+class Outcome:
+    statuses: dict[str, str]
+    stats: DispatchStats
+    gate: Gate
+
+
+def review(
+    db: Path,
+    source: Path,
+    simulator: SimulatorHandle,
+    *,
+    profile: str = "legal",
+    gate: Gate | None = None,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    run_id: str = "run-1",
+    force: bool = False,
+    max_in_flight: int = 8,
+) -> Outcome:
+    """Ingest, plan and dispatch as the flow does, without Prefect."""
+    loaded = load_profile(profile)
+    gate = gate or Gate()
+    with Store(db) as store:
+        local = LocalSource(source)
+        ingest_source(local, store, IngestOptions(workers=1), run_id)
+        plan = plan_review(store, local.uri, loaded, force)
+
+        async def run() -> Outcome:
+            async with DeepSeekClient(simulator.base_url, "sk-test", backoff_base=0.001,
+                                      backoff_cap=0.01) as client:  # fmt: skip
+                dispatcher = Dispatcher(
+                    store,
+                    client,
+                    loaded,
+                    MODELS,
+                    run_id,
+                    plan.views,
+                    plan.indexes,
+                    cost_usd,
+                    worst_case_cost_usd,
+                    gate,
+                    clock,
+                    max_in_flight,
+                )
+                statuses = await dispatcher.run(plan.items, plan.covering)
+                return Outcome(statuses, dispatcher.stats, gate)
+
+        return asyncio.run(run())
+
+
+@pytest.fixture
+def contracts(tmp_path: Path) -> Path:
+    target = tmp_path / "contracts"
+    shutil.copytree(SAMPLE / "contracts", target)
+    return target
+
+
+def rows(db: Path, sql: str) -> list[tuple]:
+    with Store(db) as store:
+        return store.query(sql)
+
+
+def test_invented_quotes_land_ungrounded_and_escalate_to_pro(tmp_path: Path, contracts: Path):
+    config = SimulatorConfig(invent_quotes=("governing_law",))
+    db = tmp_path / "db.duckdb"
+    with running_simulator(config) as simulator:
+        outcome = review(db, contracts, simulator)
+    assert set(outcome.statuses.values()) == {"done"}
+    assert outcome.stats.escalated == len(outcome.statuses)
+    flash = rows(db, "SELECT grounded, count(*) FROM extractions WHERE field = 'governing_law' "
+                     "AND model = 'deepseek-v4-flash' GROUP BY ALL")  # fmt: skip
+    assert flash == [(False, 8)]
+    pro = rows(db, "SELECT grounded, count(*) FROM extractions WHERE field = 'governing_law' "
+                   "AND model = 'deepseek-v4-pro' GROUP BY ALL")  # fmt: skip
+    assert pro == [(True, 8)]
+    escalations = rows(db, "SELECT fields, route_reason, escalated_from IS NOT NULL FROM requests "
+                           "WHERE model = 'deepseek-v4-pro'")  # fmt: skip
+    assert escalations
+    for fields, reason, has_origin in escalations:
+        assert fields == ["governing_law"]
+        assert reason.startswith("escalated from deepseek-v4-flash: ungrounded quotes")
+        assert has_origin
+    latest = rows(db, "SELECT DISTINCT model FROM latest_extractions WHERE field = 'governing_law'")
+    assert latest == [("deepseek-v4-pro",)]
+
+
+def test_a_rerun_sends_nothing_already_answered(tmp_path: Path, contracts: Path):
+    db = tmp_path / "db.duckdb"
+    with running_simulator() as simulator:
+        first = review(db, contracts, simulator)
+        sent = simulator.stats.requests
+        second = review(db, contracts, simulator, run_id="run-2", force=True)
+        assert simulator.stats.requests == sent  # every answer came from the ledger
+    assert first.stats.sent == sent > 0
+    assert (second.stats.sent, second.stats.reused) == (0, sent)
+    twice = rows(db, "SELECT request_key FROM requests WHERE status = 'ok' GROUP BY 1 "
+                     "HAVING count(*) > 1")  # fmt: skip
+    assert twice == []
+
+
+def test_reviewed_documents_are_skipped_unless_forced(tmp_path: Path, contracts: Path):
+    db = tmp_path / "db.duckdb"
+    with running_simulator() as simulator:
+        review(db, contracts, simulator)
+        again = review(db, contracts, simulator, run_id="run-2")
+    assert again.statuses == {}
+
+
+def test_budget_stops_dispatch_before_the_cap(tmp_path: Path, contracts: Path):
+    db = tmp_path / "db.duckdb"
+    at = datetime.now(UTC)
+    first_item_worst = worst_case_cost_usd("deepseek-v4-flash", 20_000, 16_384, at)
+    cap = first_item_worst * 1.5  # room for one request's reservation, not two
+    gate = Gate(budget_usd=cap)
+    with running_simulator() as simulator:
+        outcome = review(db, contracts, simulator, gate=gate, max_in_flight=1)
+    statuses = sorted(outcome.statuses.values())
+    assert statuses == ["done", "pending"]
+    spent = rows(db, "SELECT sum(cost_usd) FROM requests")[0][0]
+    assert 0 < spent <= cap
+    reason = rows(db, "SELECT status_reason FROM work_items WHERE status = 'pending'")[0][0]
+    assert reason.startswith("budget:")
+
+
+class SteppingClock:
+    """Each reading moves time on by ``step``: a run that takes time, without waiting."""
+
+    def __init__(self, start: datetime, step: timedelta) -> None:
+        self.now, self.step = start, step
+
+    def __call__(self) -> datetime:
+        current = self.now
+        self.now += self.step
+        return current
+
+
+def test_window_closing_mid_run_defers_and_the_next_night_finishes(tmp_path: Path, contracts: Path):
+    db = tmp_path / "db.duckdb"
+    # Tonight's window (a weekday night under the rule of August 2026), ending soon.
+    night = next_window(datetime(2026, 11, 24, 12, 0, tzinfo=UTC))
+    clock = SteppingClock(night.end - timedelta(minutes=20), timedelta(minutes=6))
+    with running_simulator() as simulator:
+        tonight = review(db, contracts, simulator, gate=Gate(enforce_window=True), clock=clock,
+                         max_in_flight=1)  # fmt: skip
+        assert sorted(tonight.statuses.values()) == ["done", "pending"]
+        assert tonight.gate.closed_reason.startswith("window:")
+        sent_tonight = simulator.stats.requests
+        tomorrow_start = next_window(night.end).start + timedelta(minutes=5)
+        assert current_window(tomorrow_start) is not None
+        tomorrow = review(db, contracts, simulator, gate=Gate(enforce_window=True),
+                          clock=SteppingClock(tomorrow_start, timedelta(minutes=1)),
+                          run_id="run-2", max_in_flight=1)  # fmt: skip
+        assert list(tomorrow.statuses.values()) == ["done"]
+        assert simulator.stats.requests == sent_tonight + tomorrow.stats.sent
+    twice = rows(db, "SELECT request_key FROM requests WHERE status = 'ok' GROUP BY 1 "
+                     "HAVING count(*) > 1")  # fmt: skip
+    assert twice == []
+    covered = rows(db, "SELECT count(DISTINCT doc_id) FROM document_reviews")[0][0]
+    assert covered == 8
