@@ -1,0 +1,154 @@
+"""Validating answers: local repair, schema, grounding, truncation."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from nightshift.models import DocKind
+from tasks.ground import GroundingIndex
+from tasks.prompt import DocumentView
+from tasks.validate import check_answer, parse_answer
+
+CONTRACT = "MASTER AGREEMENT\fThis Agreement shall be governed by the laws of Delaware.\f"
+CONTRACT_PAGES = (0, 17)
+CODE = "import os\n\ndef run(cmd):\n    os.system(cmd)\n"
+VIEWS = [
+    DocumentView("d1", "msa.pdf", DocKind.PDF, CONTRACT, CONTRACT_PAGES),
+    DocumentView("d2", "src/run.py", DocKind.CODE, CODE),
+]
+INDEXES = {
+    "d1": GroundingIndex(CONTRACT, CONTRACT_PAGES),
+    "d2": GroundingIndex(CODE),
+}
+GOOD = {
+    "extractions": [
+        {"doc_id": "d1", "field": "governing_law", "value": "Delaware",
+         "quote": "governed by the laws of Delaware"},
+        {"doc_id": "d2", "field": "command_injection", "value": {"severity": "critical"},
+         "quote": "os.system(cmd)", "line": 4},
+    ]
+}  # fmt: skip
+ASKED = ["governing_law", "command_injection", "parties"]
+
+
+def check(content: str, finish_reason: str | None = "stop", asked=ASKED):
+    return check_answer(content, finish_reason, VIEWS, asked, INDEXES)
+
+
+def test_clean_answer_lands_grounded_with_page_and_line():
+    result = check(json.dumps(GOOD))
+    assert not result.invalid_json and not result.repaired and not result.needs_escalation
+    assert result.problems == ()
+    law, injection = result.extractions
+    assert law.grounded and law.page == 2 and law.line is None and law.file is None
+    assert CONTRACT[law.char_start : law.char_end] == "governed by the laws of Delaware"
+    assert injection.grounded and injection.file == "src/run.py" and injection.line == 4
+    assert injection.page is None and injection.value == {"severity": "critical"}
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        "```json\n" + json.dumps(GOOD, indent=2) + "\n```",
+        "```\n" + json.dumps(GOOD) + "\n```\n",
+        "Here is the answer:\n" + json.dumps(GOOD) + "\nI hope this helps.",
+        "Sure.\n```json\n" + json.dumps(GOOD) + "\n```\nDone.",
+        json.dumps(GOOD, indent=1).replace('"line": 4', '"line": 4,').replace("]", ",]"),
+    ],
+    ids=["fenced-json", "fenced", "prose-around", "prose-and-fence", "trailing-commas"],
+)
+def test_repairable_answers_are_repaired(content):
+    payload, repaired = parse_answer(content)
+    assert repaired and payload == GOOD
+    result = check(content)
+    assert result.repaired and not result.invalid_json
+    assert [e.field for e in result.extractions] == ["governing_law", "command_injection"]
+
+
+@pytest.mark.parametrize("content", ["", "I could not find anything.", "{not json", "[1, 2]",
+                                     '{"answer": []}', '{"extractions": "none"}'])  # fmt: skip
+def test_garbage_is_invalid_json(content):
+    result = check(content)
+    assert result.invalid_json and result.needs_escalation and result.extractions == ()
+    assert result.problems and result.problems[0].startswith("invalid answer")
+
+
+def test_unknown_doc_ids_and_unasked_fields_are_reported_not_landed():
+    answer = {"extractions": [
+        {"doc_id": "d9", "field": "governing_law", "value": "x", "quote": "Delaware"},
+        {"doc_id": "d1", "field": "non_compete", "value": "x", "quote": "Delaware"},
+        {"doc_id": "msa.pdf", "field": "governing_law", "value": "DE", "quote": "Delaware"},
+        "not an object",
+    ]}  # fmt: skip
+    result = check(json.dumps(answer))
+    assert len(result.problems) == 3
+    assert "unknown doc_id 'd9'" in result.problems[0]
+    assert "'non_compete' was not asked" in result.problems[1]
+    assert "not an object" in result.problems[2]
+    # a document named by its file name instead of its id is still accepted
+    assert [(e.doc_id, e.field) for e in result.extractions] == [("d1", "governing_law")]
+    assert result.ungrounded_fields == frozenset()
+
+
+def test_ungrounded_quotes_are_flagged_and_still_landed():
+    answer = {"extractions": [
+        {"doc_id": "d1", "field": "governing_law", "value": "NY",
+         "quote": "governed by the laws of New York"},
+        {"doc_id": "d1", "field": "parties", "value": "Alpha", "quote": ""},
+        {"doc_id": "d2", "field": "command_injection", "value": {}, "quote": "os.system(cmd)"},
+    ]}  # fmt: skip
+    result = check(json.dumps(answer))
+    assert result.ungrounded_fields == {"governing_law", "parties"}
+    assert result.needs_escalation
+    law = result.extractions[0]
+    assert not law.grounded and law.char_start is None and law.quote.endswith("New York")
+    assert [e.field for e in result.extractions] == ["governing_law", "command_injection"]
+    assert any("has no quote" in p for p in result.problems)
+
+
+def test_length_finish_is_truncated():
+    cut = json.dumps(GOOD)[:60]
+    result = check(cut, finish_reason="length")
+    assert result.truncated and result.invalid_json and result.needs_escalation
+    assert "finish_reason=length" in result.problems[0]
+    complete = check(json.dumps(GOOD), finish_reason="length")
+    assert complete.truncated and not complete.invalid_json and complete.needs_escalation
+
+
+def test_window_extraction_carries_its_window_and_finds_quotes_beyond_it():
+    text = "Preamble of the deal.\nGoverning law: Delaware.\nEnd."
+    window = DocumentView("d3", "long.txt", DocKind.TEXT, text, (), 22, None, 1, "2/2")
+    answer = {"extractions": [
+        {"doc_id": "d3", "field": "governing_law", "value": "DE",
+         "quote": "Governing law: Delaware"},
+        {"doc_id": "d3", "field": "parties", "value": "?", "quote": "preamble of the deal"},
+    ]}  # fmt: skip
+    result = check_answer(json.dumps(answer), "stop", [window], ASKED,
+                          {"d3": GroundingIndex(text)})  # fmt: skip
+    law, parties = result.extractions
+    assert law.window == "2/2" and law.line == 2 and law.match == "exact"
+    assert parties.grounded and parties.char_start == 0 and parties.match == "normalized"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="validate.check_answer: `name not in asked` raises TypeError when the model's "
+    "'field' is a list or object (unhashable); untrusted output must become a problem",
+)
+def test_non_string_field_is_a_problem_not_a_crash():
+    answer = {"extractions": [{"doc_id": "d1", "field": ["governing_law"], "quote": "Delaware"}]}
+    result = check(json.dumps(answer))
+    assert result.extractions == () and "was not asked" in result.problems[0]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="validate.parse_answer takes the text between the first '{' and the last '}', "
+    "so braces in the prose around the object make a valid object unreadable",
+)
+def test_braces_in_surrounding_prose_do_not_hide_the_object():
+    content = "Fields {as asked}:\n" + json.dumps(GOOD) + "\nSee {notes}."
+    payload, _repaired = parse_answer(content)
+    assert payload == GOOD
