@@ -161,6 +161,15 @@ class Store:
     def start_run(self, run: dict[str, Any]) -> None:
         self.insert_arrow("runs", pa.Table.from_pylist([run]))
 
+    def mark_interrupted_runs(self) -> int:
+        """Runs still 'running' when a new one starts were killed: DuckDB admits one writer,
+        so no other run can be using this database now."""
+        rows = self.query(
+            "UPDATE runs SET status = 'interrupted', status_reason = 'the process ended "
+            "before the run finished' WHERE status = 'running' RETURNING run_id"
+        )
+        return len(rows)
+
     def finish_run(
         self, run_id: str, status: str, reason: str | None, totals: dict[str, Any] | None
     ) -> None:

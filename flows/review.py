@@ -106,6 +106,7 @@ def run_review(
                          s3_endpoint_url=settings.s3_endpoint_url)  # fmt: skip
     models = ModelIds(settings.flash_model, settings.pro_model)
     with Store(db_path) as store:
+        store.mark_interrupted_runs()
         store.start_run({
             "run_id": run_id, "flow_run_id": _flow_run_id(), "kind": "review",
             "profile": profile.name, "profile_version": profile.version, "source": source.uri,
