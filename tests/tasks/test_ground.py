@@ -83,9 +83,10 @@ def test_absent_or_empty_quote_is_none(index, quote):
 
 @pytest.mark.xfail(
     strict=True,
-    reason="ground.normalize lowers the whole quote (str.lower applies Greek final-sigma: "
-    "'Σ' at a word end becomes 'ς') while GroundingIndex lowers char by char ('σ'), so "
-    "any Greek upper-case word ending in Σ never matches after normalisation",
+    reason="ground: case is folded with str.lower, which keeps Greek final sigma 'ς' apart "
+    "from 'σ' (and normalize() lowers the whole quote, turning a final 'Σ' into 'ς' while "
+    "the index lowers char by char to 'σ'), so a Greek word ending in sigma never matches "
+    "after normalisation, not even the document's own upper-case text re-spaced",
 )
 def test_greek_upper_case_is_found_case_insensitively():
     index = GroundingIndex("ΟΔΟΣ ΑΘΗΝΩΝ 12")
