@@ -33,6 +33,7 @@ from tasks.prefect_tasks import (
     plan_documents,
     price_work,
     report_run,
+    wait_until_ready,
 )
 from tasks.review import PlanReport
 from tasks.route import ModelIds
@@ -121,6 +122,8 @@ def run_review(
             return ReviewResult(run_id, "planned", "none (plan only)", report.as_dict(), report)
         with open_backend(options.backend, settings, options.simulator) as backend:
             logger.info("Backend: %s", backend.label)
+            if backend.name == "selfhosted":
+                wait_until_ready(backend, settings.selfhosted_ready_seconds)
             gate = Gate(options.budget_usd, options.off_peak_only, options.allow_peak,
                         options.deadline)  # fmt: skip
             status, reason = "completed", None

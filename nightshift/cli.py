@@ -259,20 +259,22 @@ def print_plan(report: dict[str, Any]) -> None:
             f"{row['off_peak_usd']:.4f}",
             f"{row['peak_usd']:.4f}",
         )
+    r = report
     table.add_row(
-        "total",
-        str(report.requests),
-        f"{report.prompt_tokens:,}",
-        f"{report.predicted_cache_hit_tokens:,}",
-        f"{report.expected_output_tokens:,}",
-        f"{report.off_peak_usd:.4f}",
-        f"{report.peak_usd:.4f}",
-        style="bold",
-    )
+        "total", str(r["requests"]), f"{r['prompt_tokens']:,}",
+        f"{r['predicted_cache_hit_tokens']:,}", f"{r['expected_output_tokens']:,}",
+        f"{r['off_peak_usd']:.4f}", f"{r['peak_usd']:.4f}", style="bold",
+    )  # fmt: skip
     console.print(table)
     console.print(
-        f"{report.documents} documents in {report.work_items} work items "
-        f"({report.windows} windows); expected cache-hit share {report.cache_hit_share:.1%}"
+        f"{r['documents']} documents in {r['work_items']} work items ({r['windows']} windows); "
+        f"expected cache-hit share {r['cache_hit_share']:.1%}"
+    )
+    hosted = r["selfhosted"]
+    console.print(
+        f"Self-hosted instead: ${hosted['usd']:.2f} for {hosted['billed_node_hours']:.2f} "
+        f"billed node-hours ({hosted['wall_clock_hours']:.2f} h wall clock), assuming "
+        f"{hosted['assumptions']}."
     )
 
 

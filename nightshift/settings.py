@@ -60,6 +60,7 @@ class Settings(BaseSettings):
     selfhosted_base_url: str | None = None
     selfhosted_api_key: SecretStr | None = None
     selfhosted_model: str = "deepseek-v4-flash"
+    selfhosted_ready_seconds: float = 900.0  # weights load from NVMe before /health answers
 
     # Dispatch: requests in flight at once (the client adapts down on 429), and the
     # pricing/calendar data file when it is not the packaged one.

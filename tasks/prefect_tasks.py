@@ -77,11 +77,10 @@ def dispatch_batch(
     done_before: int,
 ) -> dict[str, str]:
     """Send one batch of work items; returns each item's status (done, failed, pending)."""
-    pricer = cost_usd
+    pricer, worst_case = cost_usd, worst_case_cost_usd
     if backend.name == "selfhosted":
         # A self-hosted node is paid by the hour, not by the token (see the plan's comparison).
-        def pricer(*_args: object) -> float:  # type: ignore[misc]
-            return 0.0
+        pricer, worst_case = _free, _free  # type: ignore[assignment]
 
     finished = [done_before]
 
@@ -97,7 +96,7 @@ def dispatch_batch(
         ) as client:  # fmt: skip
             dispatcher = Dispatcher(
                 store, client, profile, backend.models, run_id, plan.views, plan.indexes,
-                pricer, worst_case_cost_usd, gate, clock, settings.max_in_flight, on_item_done,
+                pricer, worst_case, gate, clock, settings.max_in_flight, on_item_done,
             )  # fmt: skip
             statuses = await dispatcher.run(batch, plan.covering)
             stats = dispatcher.stats
@@ -108,6 +107,23 @@ def dispatch_batch(
             return statuses
 
     return asyncio.run(run())
+
+
+def _free(*_args: object) -> float:
+    return 0.0
+
+
+@task(name="wait-until-ready", cache_policy=NONE)
+def wait_until_ready(backend: Backend, timeout_seconds: float) -> list[str]:
+    """A self-hosted endpoint must be up and serving its model before anything is dispatched."""
+
+    async def wait() -> list[str]:
+        async with DeepSeekClient(backend.base_url, backend.api_key, flavour=backend.flavour) as c:
+            return await c.wait_until_ready(timeout_seconds, model=backend.models.flash)
+
+    served = asyncio.run(wait())
+    get_run_logger().info("endpoint ready, serving %s", ", ".join(served))
+    return served
 
 
 @task(name="report", cache_policy=NONE)

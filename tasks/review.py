@@ -16,6 +16,7 @@ from connectors.store import Store
 from nightshift.models import DocKind
 from nightshift.pricing import quote_usd
 from nightshift.profiles import Profile
+from nightshift.selfhosted_cost import NodeSpec, estimate_run
 from nightshift.tokenizer import count_tokens, load_tokenizer
 from tasks.dispatch import plan_request
 from tasks.ground import GroundingIndex
@@ -50,6 +51,7 @@ class PlanReport:
     by_model: dict[str, dict[str, float]] = field(default_factory=dict)
     off_peak_usd: float = 0.0
     peak_usd: float = 0.0
+    selfhosted: dict[str, Any] = field(default_factory=dict)
 
     @property
     def cache_hit_share(self) -> float:
@@ -63,6 +65,7 @@ class PlanReport:
             "cache_hit_share": round(self.cache_hit_share, 4),
             "expected_output_tokens": self.expected_output_tokens, "by_model": self.by_model,
             "off_peak_usd": round(self.off_peak_usd, 6), "peak_usd": round(self.peak_usd, 6),
+            "selfhosted": self.selfhosted,
         }  # fmt: skip
 
 
@@ -138,7 +141,27 @@ def price_plan(plan: ReviewPlan, profile: Profile, models: ModelIds, at: datetim
             report.off_peak_usd += quote.off_peak_usd
             report.peak_usd += quote.peak_usd
     report.by_model = {model: dict(counter) for model, counter in by_model.items()}
+    report.selfhosted = selfhosted_comparison(report)
     return report
+
+
+def selfhosted_comparison(report: PlanReport, node: NodeSpec | None = None) -> dict[str, Any]:
+    """The same tokens on one spot H200 node serving V4-Flash, with the assumptions stated."""
+    node = node or NodeSpec()
+    estimate = estimate_run(report.prompt_tokens, report.expected_output_tokens, node=node,
+                            cached_fraction=report.cache_hit_share)  # fmt: skip
+    return {
+        "usd": round(estimate.usd, 4),
+        "billed_node_hours": round(estimate.billed_node_hours, 3),
+        "wall_clock_hours": round(estimate.wall_clock_hours, 3),
+        "assumptions": (
+            f"1 spot p5en.48xlarge at ${node.usd_per_hour:.2f}/h, {node.replicas} V4-Flash "
+            f"replicas of 4 H200; per replica {node.throughput.prefill_tokens_per_s:,.0f} prompt "
+            f"tokens/s prefill and {node.throughput.decode_tokens_per_s:,.0f} tokens/s decode "
+            f"(SGLang's published H200 benchmark, 8K-token prompts); "
+            f"{node.utilization:.0%} utilisation; {node.startup_hours:g} h billed start-up"
+        ),
+    }
 
 
 def _cached(tokens: int) -> int:

@@ -63,6 +63,6 @@ def route_item(item: WorkItem, profile: Profile, models: ModelIds) -> Route:
 
 def escalate(route: Route, profile: Profile, models: ModelIds, why: str) -> Route | None:
     """The Pro route for an answer that failed on Flash, or None when there is none."""
-    if route.family == "pro" or not profile.routing.escalate:
-        return None
+    if route.family == "pro" or not profile.routing.escalate or models.pro == models.flash:
+        return None  # nothing stronger to go to (a self-hosted endpoint serves one model)
     return _route(profile, models, "pro", f"escalated from {route.model}: {why}")
