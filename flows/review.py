@@ -116,6 +116,10 @@ def run_review(
         })  # fmt: skip
         ingest_documents(source, store, ingest_options(settings), run_id)
         plan = plan_documents(store, source.uri, profile, options.force)
+        record(store, "work_items", [
+            work_item_row(item, run_id, profile, "failed", f"cannot be planned: {reason}", clock())
+            for item, reason in plan.rejected
+        ], WORK_ITEM_SCHEMA)  # fmt: skip
         if options.plan_only:
             report = price_work(plan, profile, models, clock())
             store.finish_run(run_id, "planned", None, report.as_dict())

@@ -78,6 +78,21 @@ class Profile(BaseModel):
         return [self.fields[i : i + size] for i in range(0, len(self.fields), size)]
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A safe loader that refuses a repeated key instead of keeping the last one silently."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen = set()
+        for key_node, _value in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def builtin_profiles() -> list[str]:
     return sorted(
         entry.name[:-5] for entry in BUILTIN_DIR.iterdir() if entry.name.endswith(".yaml")
@@ -87,7 +102,7 @@ def builtin_profiles() -> list[str]:
 def load_profile(name_or_path: str | Path) -> Profile:
     """A built-in profile by name (``legal``, ``codebase``) or a profile file by path."""
     candidate = Path(name_or_path)
-    if candidate.suffix in (".yaml", ".yml") or candidate.exists():
+    if candidate.suffix in (".yaml", ".yml") or candidate.is_file():
         try:
             text = candidate.read_text(encoding="utf-8")
         except OSError as exc:
@@ -103,7 +118,7 @@ def load_profile(name_or_path: str | Path) -> Profile:
         text = entry.read_text(encoding="utf-8")
         where = f"built-in profile {name_or_path}"
     try:
-        return Profile.model_validate(yaml.safe_load(text))
+        return Profile.model_validate(yaml.load(text, Loader=_UniqueKeyLoader))
     except yaml.YAMLError as exc:
         raise ConfigError(f"{where} is not valid YAML: {exc}") from exc
     except ValidationError as exc:

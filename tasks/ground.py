@@ -45,10 +45,7 @@ class GroundingIndex:
                 positions.append(index)
                 previous_space = True
                 continue
-            lowered = char.lower()
-            if len(lowered) != 1:  # a few characters lower to two; keep offsets one-to-one
-                lowered = char
-            normalized.append(lowered)
+            normalized.append(fold(char))
             positions.append(index)
             previous_space = False
         self.normalized = "".join(normalized)
@@ -89,6 +86,13 @@ class GroundingIndex:
         return Location(start, end, match, page, line)
 
 
+def fold(char: str) -> str:
+    """Case-fold one character, keeping it when folding would change the length (ß -> ss), so
+    that normalised offsets map one-to-one back to the original text."""
+    folded = char.casefold()
+    return folded if len(folded) == 1 else char
+
+
 def normalize(text: str) -> str:
     words = text.translate(TRANSLATION).strip(TRIM).split()
-    return " ".join(words).lower()
+    return "".join(fold(char) for char in " ".join(words))

@@ -24,17 +24,23 @@ from nightshift.models import DocKind
 
 CONTEXT_TOKENS = 1_048_576
 SAFETY_MARGIN = 0.01  # of the context, for the estimate of markup tokens
-DOCUMENT_OVERHEAD_TOKENS = 40  # the <document ...> wrapper
+# The <document id="<sha256>" name="..." kind="..." window="..."> wrapper: about 56 tokens
+# measured with the V4 tokenizer, plus the path (at most about one token per two characters).
+DOCUMENT_OVERHEAD_TOKENS = 56
 PAGE_OVERHEAD_TOKENS = 10  # <page n="..."> markers
 CODE_LINE_OVERHEAD_TOKENS = 3  # "123| " line prefixes
 OVERLAP_FRACTION = 0.02  # of a window's budget, repeated at the start of the next window
 
 # "msa-amendment-2", "msa_exhibit_b", "msa (schedule 1)" all travel with "msa".
 ATTACHMENT_SUFFIX = re.compile(
-    r"[\s_\-.(]*(amendment|amend|exhibit|schedule|annex|appendix|addendum|attachment|sow)"
+    r"[\s_\-.(]+(amendment|amend|exhibit|schedule|annex|appendix|addendum|attachment|sow)"
     r"([\s_\-.]*(no\.?|number)?[\s_\-.]*[0-9a-z]{1,3})?\)?$",
     re.IGNORECASE,
 )
+
+
+class UnplannableError(ValueError):
+    """A document that no window can hold (one page or line alone is over the budget)."""
 
 
 @dataclass(frozen=True)
@@ -61,7 +67,11 @@ class PlanDocument:
             per_unit = PAGE_OVERHEAD_TOKENS
         elif self.kind is DocKind.CODE:
             per_unit = CODE_LINE_OVERHEAD_TOKENS
-        return DOCUMENT_OVERHEAD_TOKENS + per_unit * self.units
+        return self.wrapper_tokens + per_unit * self.units
+
+    @property
+    def wrapper_tokens(self) -> int:
+        return DOCUMENT_OVERHEAD_TOKENS + len(self.relpath) // 2
 
     @property
     def cost(self) -> int:
@@ -130,13 +140,26 @@ def group_key(relpath: str, whole_source: bool) -> str:
     path = PurePosixPath(relpath)
     if len(path.parts) > 1:
         return str(path.parent)
-    return ATTACHMENT_SUFFIX.sub("", path.stem).lower() or path.stem.lower()
+    # "./" keeps top-level stems apart from folder groups: msa.pdf is not the folder msa/.
+    return "./" + (ATTACHMENT_SUFFIX.sub("", path.stem).lower() or path.stem.lower())
+
+
+def stem_key(relpath: str) -> str:
+    path = PurePosixPath(relpath)
+    return str(path.parent / (ATTACHMENT_SUFFIX.sub("", path.stem).lower() or path.stem.lower()))
 
 
 def plan_work(
-    documents: Sequence[PlanDocument], budget: Budget, whole_source: bool
+    documents: Sequence[PlanDocument],
+    budget: Budget,
+    whole_source: bool,
+    rejected: list[tuple[PlanDocument, str]] | None = None,
 ) -> list[WorkItem]:
-    """Work items for ``documents``; ``whole_source`` packs the source as one group (code)."""
+    """Work items for ``documents``; ``whole_source`` packs the source as one group (code).
+
+    A document that cannot be planned (one page or line alone over the budget) is left out
+    and appended to ``rejected`` with the reason, so that one bad file never stops the rest.
+    """
     groups: dict[str, list[PlanDocument]] = {}
     for document in sorted(documents, key=lambda d: d.relpath):
         groups.setdefault(group_key(document.relpath, whole_source), []).append(document)
@@ -145,7 +168,12 @@ def plan_work(
     for key, members in groups.items():
         for part_key, part in _fit_group(key, members, budget, whole_source):
             if len(part) == 1 and part[0].cost > budget.input_tokens:
-                items.extend(_windows(part_key, part[0], budget))
+                try:
+                    items.extend(_windows(part_key, part[0], budget))
+                except UnplannableError as exc:
+                    if rejected is None:
+                        raise
+                    rejected.append((part[0], str(exc)))
             else:
                 packable.append((part_key, part))
     items.extend(_pack(packable, budget, whole_source))
@@ -167,15 +195,28 @@ def _fit_group(
     if _fits(members, budget, whole_source) or len(members) == 1:
         return [(key, members)]
     if not whole_source:
-        return [(key, [member]) for member in members]
+        # Too many for one request: keep each contract with its amendments and exhibits.
+        by_stem: dict[str, list[PlanDocument]] = {}
+        for member in members:
+            by_stem.setdefault(stem_key(member.relpath), []).append(member)
+        result = []
+        for stem, stem_members in by_stem.items():
+            if len(stem_members) > 1 and _fits(stem_members, budget, whole_source):
+                result.append((stem, stem_members))
+            else:
+                result.extend((stem, [member]) for member in stem_members)
+        return result
     depth = 0 if key == "." else len(PurePosixPath(key).parts)
     by_directory: dict[str, list[PlanDocument]] = {}
     for member in members:
         parts = PurePosixPath(member.relpath).parts
         sub = "/".join(parts[: depth + 1]) if len(parts) > depth + 1 else key
         by_directory.setdefault(sub, []).append(member)
-    if len(by_directory) == 1:  # files directly in this directory: split file by file
-        return [(key, [member]) for member in members]
+    if len(by_directory) == 1:
+        (only,) = by_directory
+        if only == key:  # files directly in this directory: split file by file
+            return [(key, [member]) for member in members]
+        return _fit_group(only, members, budget, whole_source)
     result = []
     for sub, sub_members in by_directory.items():
         if sub == key:
@@ -208,11 +249,11 @@ def _pack(
 def _windows(key: str, document: PlanDocument, budget: Budget) -> list[WorkItem]:
     starts = document.unit_token_starts
     if not starts:
-        raise ValueError(f"{document.relpath} needs windows but has no unit offsets")
+        raise UnplannableError(f"{document.relpath} needs windows but has no unit offsets")
     units = len(starts)
     per_unit = {DocKind.PDF: PAGE_OVERHEAD_TOKENS, DocKind.CODE: CODE_LINE_OVERHEAD_TOKENS}
     unit_overhead = per_unit.get(document.kind, 0)
-    room = budget.input_tokens - DOCUMENT_OVERHEAD_TOKENS
+    room = budget.input_tokens - document.wrapper_tokens
     overlap = int(room * OVERLAP_FRACTION)
 
     def end_token(unit: int) -> int:
@@ -226,7 +267,7 @@ def _windows(key: str, document: PlanDocument, budget: Budget) -> list[WorkItem]
     while first < units:
         last = first + 1
         if cost(first, last) > room:
-            raise ValueError(
+            raise UnplannableError(
                 f"{document.relpath}: unit {first + 1} alone has {cost(first, last)} tokens, "
                 f"over the {room}-token budget; units must be split finer"
             )
@@ -250,9 +291,15 @@ def _windows(key: str, document: PlanDocument, budget: Budget) -> list[WorkItem]
             char_start=chars[first] if chars else 0, char_end=char_end, window=window,
         )  # fmt: skip
         items.append(
-            _item(f"{key}#{window}", (piece,), cost(first, last) + DOCUMENT_OVERHEAD_TOKENS)
+            _item(f"{key}#{window}", (piece,), cost(first, last) + document.wrapper_tokens)
         )
     return items
+
+
+def single_item(document: PlanDocument) -> WorkItem:
+    """A work item holding ``document`` whole: how an unplannable document is recorded."""
+    piece = Slice(document.doc_id, document.relpath, document.kind, document.tokens)
+    return _item(document.relpath, (piece,), document.cost)
 
 
 def _item(group: str, slices: tuple[Slice, ...], input_tokens: int) -> WorkItem:

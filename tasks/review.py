@@ -20,12 +20,13 @@ from nightshift.selfhosted_cost import NodeSpec, estimate_run
 from nightshift.tokenizer import count_tokens, load_tokenizer
 from tasks.dispatch import plan_request
 from tasks.ground import GroundingIndex
-from tasks.plan import Budget, PlanDocument, Slice, WorkItem, plan_work
+from tasks.plan import Budget, PlanDocument, Slice, WorkItem, plan_work, single_item
 from tasks.prompt import DocumentView, fixed_prompt_tokens, shared_prefix_tokens
 from tasks.route import ModelIds, route_item
 
 # DeepSeek caches prompt prefixes in units of 64 tokens; a hit is counted in whole units.
 CACHE_UNIT_TOKENS = 64
+MAX_UNIT_CHARS = 64_000  # a "line" longer than this is cut, so every window unit fits
 
 
 @dataclass
@@ -37,6 +38,7 @@ class ReviewPlan:
     documents: int
     resumed_items: int = 0
     budget: Budget | None = None
+    rejected: list[tuple[WorkItem, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -93,7 +95,10 @@ def plan_review(store: Store, source: str, profile: Profile, force: bool) -> Rev
         for doc_id in by_id
         if doc_id not in taken and doc_id in texts
     ]
-    items = resumed + plan_work(planned, budget, whole_source=profile.task == "findings")
+    rejected: list[tuple[PlanDocument, str]] = []
+    items = resumed + plan_work(
+        planned, budget, whole_source=profile.task == "findings", rejected=rejected
+    )
     views: dict[str, list[DocumentView]] = {}
     covering: dict[str, set[str]] = {}
     for item in items:
@@ -104,7 +109,10 @@ def plan_review(store: Store, source: str, profile: Profile, force: bool) -> Rev
         doc_id: GroundingIndex(texts[doc_id]["text"], tuple(texts[doc_id]["page_starts"] or ()))
         for doc_id in covering
     }
-    return ReviewPlan(items, views, indexes, covering, len(covering), len(resumed), budget)
+    unplanned = [(single_item(document), reason) for document, reason in rejected]
+    return ReviewPlan(
+        items, views, indexes, covering, len(covering), len(resumed), budget, unplanned
+    )
 
 
 def price_plan(plan: ReviewPlan, profile: Profile, models: ModelIds, at: datetime) -> PlanReport:
@@ -187,10 +195,12 @@ def _plan_document(row: dict[str, Any], text: dict[str, Any], budget: Budget) ->
 def line_offsets(text: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
     """Character and token offsets of every line start, for windows over a long text file."""
     char_starts = [0]
-    position = text.find("\n")
-    while position >= 0 and position + 1 < len(text):
-        char_starts.append(position + 1)
-        position = text.find("\n", position + 1)
+    for position, char in enumerate(text):
+        if char == "\n" and position + 1 < len(text):
+            char_starts.append(position + 1)
+        elif position - char_starts[-1] >= MAX_UNIT_CHARS:
+            # A minified file or a text without line breaks: break inside the line.
+            char_starts.append(position)
     offsets = load_tokenizer().encode(text, add_special_tokens=False).offsets
     token_starts, index = [], 0
     for char in char_starts:

@@ -53,20 +53,34 @@ class AnswerCheck:
 
 
 def parse_answer(content: str) -> tuple[Any, bool]:
-    """The JSON object in ``content`` and whether a repair was needed; (None, True) if none."""
+    """The JSON object in ``content`` and whether a repair was needed; (None, True) if none.
+
+    The repair strips code fences and trailing commas and takes the first JSON object found
+    in prose around it (braces in that prose are skipped, not trusted).
+    """
     try:
         return json.loads(content), False
     except json.JSONDecodeError:
         pass
-    text = FENCE.sub("", content)
+    text = TRAILING_COMMA.sub(r"\1", FENCE.sub("", content))
     first, last = text.find("{"), text.rfind("}")
-    if first < 0 or last <= first:
-        return None, True
-    text = TRAILING_COMMA.sub(r"\1", text[first : last + 1])
-    try:
-        return json.loads(text), True
-    except json.JSONDecodeError:
-        return None, True
+    if 0 <= first < last:
+        try:
+            return json.loads(text[first : last + 1]), True
+        except json.JSONDecodeError:
+            pass
+    # Braces in the prose around the object: take the first complete object instead.
+    decoder = json.JSONDecoder()
+    start = first
+    while start >= 0:
+        try:
+            payload, _end = decoder.raw_decode(text, start)
+        except json.JSONDecodeError:
+            payload = None
+        if isinstance(payload, dict):
+            return payload, True
+        start = text.find("{", start + 1)
+    return None, True
 
 
 def check_answer(
@@ -99,7 +113,7 @@ def check_answer(
         if view is None:
             problems.append(f"item {number}: unknown doc_id {item.get('doc_id')!r}")
             continue
-        if name not in asked:
+        if not isinstance(name, str) or name not in asked:
             problems.append(f"item {number}: field {name!r} was not asked")
             continue
         if not isinstance(quote, str) or not quote.strip():

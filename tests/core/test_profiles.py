@@ -119,23 +119,12 @@ def test_missing_file_is_a_config_error(tmp_path):
         load_profile(tmp_path / "missing.yaml")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="profiles.load_profile treats any existing path as a profile file, so a folder "
-    "named 'legal' in the working directory (a contracts folder) hides the built-in profile: "
-    "'cannot read profile legal: Is a directory'",
-)
 def test_builtin_name_wins_over_a_folder_of_the_same_name(tmp_path, monkeypatch):
     (tmp_path / "legal").mkdir()
     monkeypatch.chdir(tmp_path)
     assert load_profile("legal").name == "legal"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="yaml.safe_load keeps the last of two equal keys, so a profile that repeats "
-    "'fields:' silently loses the first list of fields",
-)
 def test_repeated_yaml_key_is_refused(tmp_path):
     text = yaml.safe_dump(MINIMAL) + "fields:\n- name: other\n  description: x\n"
     with pytest.raises(ConfigError, match="fields"):

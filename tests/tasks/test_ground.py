@@ -81,13 +81,6 @@ def test_absent_or_empty_quote_is_none(index, quote):
     assert index.locate(quote) is None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ground: case is folded with str.lower, which keeps Greek final sigma 'ς' apart "
-    "from 'σ' (and normalize() lowers the whole quote, turning a final 'Σ' into 'ς' while "
-    "the index lowers char by char to 'σ'), so a Greek word ending in sigma never matches "
-    "after normalisation, not even the document's own upper-case text re-spaced",
-)
 def test_greek_upper_case_is_found_case_insensitively():
     index = GroundingIndex("ΟΔΟΣ ΑΘΗΝΩΝ 12")
     assert index.locate("οδος αθηνων 12") is not None

@@ -209,12 +209,6 @@ def test_codebase_is_one_item_when_it_fits_else_whole_directories(documents, inp
             assert len({item_of[d.doc_id] for d in inside}) == 1, directory
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="plan._fit_group: when every file sits under one sub-directory (repo/...), "
-    "by_directory has one entry and the group is split file by file instead of recursing "
-    "into that directory, so directory boundaries are lost",
-)
 def test_codebase_under_one_top_directory_still_splits_along_directories():
     sizes = {"a": (300, 100, 100), "b": (250, 150, 100), "c": (200, 200, 100)}
     documents = [
@@ -277,17 +271,16 @@ def test_document_without_unit_offsets_cannot_be_windowed():
         plan_work([flat], Budget(1_000, 16_384, 1_000, 8), whole_source=False)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="plan._windows raises ValueError when one page/line alone exceeds the budget "
-    "(a minified file, a text file without newlines), which aborts planning of the whole "
-    "source; DESIGN 'Bad input' asks for a per-document status, never a crashed run",
-)
 def test_one_oversized_line_does_not_abort_the_plan():
     minified = document("min", "bundle.txt", DocKind.TEXT, [5_000])
     fine = document("ok", "notes.txt", DocKind.TEXT, [100])
-    items = plan_work([minified, fine], Budget(1_000, 16_384, 1_000, 8), whole_source=False)
+    rejected: list = []
+    items = plan_work(
+        [minified, fine], Budget(1_000, 16_384, 1_000, 8), whole_source=False, rejected=rejected
+    )
     assert "ok" in {d for i in items for d in i.doc_ids}
+    assert [(document.doc_id, "alone has") for document, _ in rejected] == [("min", "alone has")]
+    assert "alone has" in rejected[0][1]
 
 
 # --- grouping -------------------------------------------------------------------------------
@@ -323,21 +316,10 @@ def test_contract_travels_with_amendment_and_exhibit_at_top_level():
     assert sorted(sorted(i.doc_ids) for i in items) == [["a", "e", "m"], ["n"]]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="plan.group_key: a folder group and a top-level stem group share one key space, "
-    "so top-level 'msa.pdf' is grouped with every document of folder 'msa/'",
-)
 def test_top_level_stem_and_folder_of_same_name_are_different_groups():
     assert group_key("msa.pdf", False) != group_key("msa/other.pdf", False)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="plan._fit_group: a folder group too big for one request is split into single "
-    "documents, so a contract and its amendment in a flat folder of many contracts land in "
-    "different requests although the pair fits (DESIGN: same folder or file-name stem)",
-)
 def test_amendment_stays_with_its_contract_inside_a_large_folder():
     documents = [document(f"c{i}", f"contracts/c{i}.pdf", DocKind.PDF, [1_000]) for i in range(12)]
     documents.append(document("am", "contracts/c7-amendment-1.pdf", DocKind.PDF, [1_000]))

@@ -175,13 +175,6 @@ def test_window_of_a_planned_pdf_renders_the_pages_it_covers():
     assert seen == set(range(1, 41))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="plan.DOCUMENT_OVERHEAD_TOKENS (40) underestimates the <document id=sha256 "
-    "name=relpath kind=...> wrapper (about 50 tokens plus the path), so a whole-source pack "
-    "of many small files renders past the context; the 1% margin is fixed, the error grows "
-    "with the number of files",
-)
 def test_a_full_codebase_request_fits_the_context():
     codebase = load_profile("codebase")
     context = 50_000
