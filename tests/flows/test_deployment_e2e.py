@@ -15,10 +15,8 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 import pytest
 
-if TYPE_CHECKING:  # imported by pytest as a plugin, below, so that its report hook is read
+if TYPE_CHECKING:  # registered as a plugin in tests/conftest.py, so that its report hook runs
     from tests.fixtures.prefect_server import ManagedProcess, PrefectServer
-
-pytest_plugins = ["tests.fixtures.prefect_server"]
 
 pytestmark = pytest.mark.e2e
 
