@@ -107,8 +107,11 @@ class PdfParserPool:
             raise ValueError(
                 f"unknown PDF engine {self.engine!r}; choose one of {list(EXTRACTORS)}"
             )
-        # spawn, not fork: the parent holds threads (tokenizers, Prefect) that fork would copy.
-        self._context = multiprocessing.get_context("spawn")
+        # Not fork: the parent holds threads (tokenizers, Prefect) that fork would copy. A fork
+        # server starts once, preloads the parsers (and not the parent's __main__, which under
+        # a Prefect worker is the whole engine) and forks each worker from that clean state.
+        self._context = multiprocessing.get_context("forkserver")
+        self._context.set_forkserver_preload(["tasks.pdf_text", "pypdf"])
 
     def __enter__(self) -> PdfParserPool:
         return self
