@@ -11,6 +11,7 @@ import pytest
 
 from connectors.deepseek import AdaptiveLimit, ChatRequest, DeepSeekClient
 from connectors.deepseek_protocol import (
+    Usage,
     api_error,
     build_body,
     parse_chat_response,
@@ -26,6 +27,7 @@ from nightshift.errors import (
     RequestRejectedError,
     TransientAPIError,
 )
+from nightshift.pricing import cost_usd
 from tests.connectors.conftest import TEST_API_KEY
 
 MakeClient = Callable[..., DeepSeekClient]
@@ -376,6 +378,14 @@ async def test_a_shared_prefix_hits_the_cache(make_client: MakeClient) -> None:
     assert second.usage.prompt_cache_hit_tokens > 0
     assert second.usage.prompt_cache_hit_tokens % 64 == 0
     assert second.usage.prompt_cache_miss_tokens < first.usage.prompt_cache_miss_tokens
+    # And so it costs less, at the prices in force when it was sent.
+    at = second.attempts[-1].started_at
+
+    def cost(usage: Usage) -> float:
+        return cost_usd(FLASH, usage.prompt_cache_hit_tokens, usage.prompt_cache_miss_tokens,
+                        usage.completion_tokens, at)  # fmt: skip
+
+    assert cost(second.usage) < cost(first.usage) * 0.9
 
 
 @pytest.mark.anyio
