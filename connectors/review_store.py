@@ -62,16 +62,12 @@ def successful_responses(store: Store, keys: Sequence[str]) -> dict[str, dict[st
     """The stored answer of every key that already has one: such a key is never sent again."""
     if not keys:
         return {}
-    table = pa.table({"request_key": pa.array(sorted(set(keys)), pa.string())})
-    store.con.register("_keys", table)
-    try:
-        rows = store.query_dicts(
-            "SELECT DISTINCT ON (request_key) request_key, response, finish_reason, model "
-            "FROM requests JOIN _keys USING (request_key) WHERE status = 'ok' "
-            "ORDER BY request_key, finished_at"
-        )
-    finally:
-        store.con.unregister("_keys")
+    rows = store.rows_for_keys(
+        "request_key", keys,
+        "SELECT DISTINCT ON (request_key) request_key, response, finish_reason, model "
+        "FROM requests JOIN _keys USING (request_key) WHERE status = 'ok' "
+        "ORDER BY request_key, finished_at",
+    )  # fmt: skip
     return {row["request_key"]: row for row in rows}
 
 

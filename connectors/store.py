@@ -103,16 +103,21 @@ class Store:
 
     # -- documents ----------------------------------------------------------------------
 
-    def seen_files(self, uris: Iterable[str]) -> dict[str, list[dict[str, Any]]]:
-        """Every stored row of these files, by uri (the content seen under each)."""
-        keys = pa.table({"uri": pa.array(sorted(set(uris)), pa.string())})
-        self.con.register("_keys", keys)
+    def rows_for_keys(self, column: str, keys: Iterable[str], sql: str) -> list[dict[str, Any]]:
+        """Run ``sql``, which joins a table ``_keys`` of one ``column``, over ``keys`` (bulk,
+        through Arrow, however many keys there are)."""
+        table = pa.table({column: pa.array(sorted(set(keys)), pa.string())})
+        self.con.register("_keys", table)
         try:
-            rows = self.query_dicts(
-                "SELECT d.* FROM documents d JOIN _keys k USING (uri) ORDER BY last_seen"
-            )
+            return self.query_dicts(sql)
         finally:
             self.con.unregister("_keys")
+
+    def seen_files(self, uris: Iterable[str]) -> dict[str, list[dict[str, Any]]]:
+        """Every stored row of these files, by uri (the content seen under each)."""
+        rows = self.rows_for_keys(
+            "uri", uris, "SELECT d.* FROM documents d JOIN _keys USING (uri) ORDER BY last_seen"
+        )
         found: dict[str, list[dict[str, Any]]] = {}
         for row in rows:
             found.setdefault(row["uri"], []).append(row)
@@ -120,15 +125,11 @@ class Store:
 
     def known_contents(self, doc_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
         """For doc_ids already parsed (under any name), one stored row each."""
-        keys = pa.table({"doc_id": pa.array(sorted(set(doc_ids)), pa.string())})
-        self.con.register("_keys", keys)
-        try:
-            rows = self.query_dicts(
-                "SELECT DISTINCT ON (doc_id) d.* FROM documents d JOIN _keys k USING (doc_id) "
-                "ORDER BY doc_id, last_seen DESC"
-            )
-        finally:
-            self.con.unregister("_keys")
+        rows = self.rows_for_keys(
+            "doc_id", doc_ids,
+            "SELECT DISTINCT ON (doc_id) d.* FROM documents d JOIN _keys USING (doc_id) "
+            "ORDER BY doc_id, last_seen DESC",
+        )  # fmt: skip
         return {row["doc_id"]: row for row in rows}
 
     def touch_documents(self, keys: pa.Table, seen_at: datetime, run_id: str) -> None:
@@ -146,14 +147,10 @@ class Store:
             self.con.unregister("_touched")
 
     def load_texts(self, doc_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
-        keys = pa.table({"doc_id": pa.array(sorted(set(doc_ids)), pa.string())})
-        self.con.register("_keys", keys)
-        try:
-            rows = self.query_dicts(
-                "SELECT DISTINCT ON (doc_id) t.* FROM document_texts t JOIN _keys k USING (doc_id)"
-            )
-        finally:
-            self.con.unregister("_keys")
+        rows = self.rows_for_keys(
+            "doc_id", doc_ids,
+            "SELECT DISTINCT ON (doc_id) t.* FROM document_texts t JOIN _keys USING (doc_id)",
+        )  # fmt: skip
         return {row["doc_id"]: row for row in rows}
 
     # -- runs ---------------------------------------------------------------------------

@@ -6,6 +6,8 @@ from __future__ import annotations
 import logging
 import os
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -16,6 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from nightshift.errors import ConfigError, NightshiftError, RunStoppingError
+from nightshift.progress import ProgressEvent, ProgressHook, progress_hook
 from nightshift.settings import PdfEngine, Settings
 
 # Without a server, each command starts Prefect's ephemeral API, which needs longer than its
@@ -76,6 +79,7 @@ def ingest(
 ) -> None:
     """Discover, parse and count every file of SOURCE and land one row per file in DuckDB."""
     from flows.ingest import run_ingest
+    from tasks.ingest import IngestProgress
 
     settings = Settings()
     overrides = {
@@ -85,24 +89,10 @@ def ingest(
     }
     settings = settings.model_copy(update={k: v for k, v in overrides.items() if v is not None})
     run_id = f"ingest-{uuid.uuid4().hex[:12]}"
-    with Progress(
-        TextColumn("[bold]ingest[/]"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("{task.description}", style="dim"),
-        console=err_console,
-        transient=True,
-    ) as progress:
-        bar = progress.add_task("discovering", total=None)
+    with progress_bar() as show:
 
-        def on_progress(event) -> None:  # type: ignore[no-untyped-def]
-            progress.update(
-                bar,
-                completed=event.files_done,
-                total=event.files_seen,
-                description=event.current[-60:],
-            )
+        def on_progress(event: IngestProgress) -> None:
+            show(ProgressEvent("ingest", event.files_done, event.files_seen, event.current))
 
         report = run_guarded(
             lambda: run_ingest(source, settings, run_id, include, exclude, on_progress)
@@ -153,8 +143,18 @@ def review(
 def run_review_flow(parameters: dict[str, Any]) -> dict[str, Any]:
     """Run the review flow (Prefect's ephemeral mode when no server is set), drawing progress."""
     from flows.review import review_corpus
-    from nightshift.progress import ProgressEvent, progress_hook
 
+    with progress_bar() as show:
+        token = progress_hook.set(show)
+        try:
+            return run_guarded(lambda: review_corpus(**parameters))
+        finally:
+            progress_hook.reset(token)
+
+
+@contextmanager
+def progress_bar() -> Iterator[ProgressHook]:
+    """A progress bar on stderr for long work, fed with ``ProgressEvent``s."""
     with Progress(
         TextColumn("[bold]{task.fields[stage]}[/]"),
         BarColumn(),
@@ -166,15 +166,11 @@ def run_review_flow(parameters: dict[str, Any]) -> dict[str, Any]:
     ) as progress:
         bar = progress.add_task("", total=None, stage="starting")
 
-        def on_progress(event: ProgressEvent) -> None:
+        def show(event: ProgressEvent) -> None:
             progress.update(bar, completed=event.done, total=event.total,
                             description=event.detail[-50:], stage=event.stage)  # fmt: skip
 
-        token = progress_hook.set(on_progress)
-        try:
-            return run_guarded(lambda: review_corpus(**parameters))
-        finally:
-            progress_hook.reset(token)
+        yield show
 
 
 def print_review(result: dict[str, Any]) -> None:
