@@ -137,7 +137,10 @@ def review(
         "off_peak_only": off_peak_only, "allow_peak": allow_peak,
         "include": include, "exclude": exclude,
     }  # fmt: skip
-    print_review(run_review_flow(parameters))
+    result = run_review_flow(parameters)
+    print_review(result)
+    if result["status"] == "failed":
+        raise fail(result["summary"].get("status_reason") or "the run failed", 3)
 
 
 def run_review_flow(parameters: dict[str, Any]) -> dict[str, Any]:

@@ -113,3 +113,36 @@ def test_missing_api_key_is_an_error_naming_the_simulator(
     with pytest.raises(ConfigError, match="--backend simulator"):
         review_corpus(source=str(copy_sample(tmp_path, "contracts")), profile="legal",
                       db=str(tmp_path / "r.duckdb"))  # fmt: skip
+
+
+SECRET = "sk-live-0123456789abcdef0123456789abcdef"
+
+
+def every_value_in(db: Path) -> str:
+    """Every table and view of the database as text, to search for what must not be there."""
+    with duckdb.connect(str(db), read_only=True) as con:
+        names = [row[0] for row in con.execute("SHOW TABLES").fetchall()]
+        return "\n".join(str(con.execute(f'SELECT * FROM "{n}"').fetchall()) for n in names)
+
+
+def test_the_api_key_never_lands_anywhere(
+    prefect_harness, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog, capsys
+):
+    from connectors.simulator import SimulatorConfig, running_simulator
+
+    db = tmp_path / "secret.duckdb"
+    with running_simulator(SimulatorConfig(expected_api_key=SECRET)) as api:
+        monkeypatch.setenv("DEEPSEEK_API_KEY", SECRET)
+        monkeypatch.setenv("DEEPSEEK_BASE_URL", api.base_url)
+        good = review_corpus(source=str(copy_sample(tmp_path, "codebase")), profile="codebase",
+                             db=str(db))  # fmt: skip
+        monkeypatch.setenv("DEEPSEEK_API_KEY", SECRET[::-1])  # a wrong key: 401 stops the run
+        bad = review_corpus(source=str(copy_sample(tmp_path, "contracts")), profile="legal",
+                            db=str(db))  # fmt: skip
+    assert good["status"] == "completed"
+    assert bad["status"] == "failed"
+    assert "401" in bad["summary"]["status_reason"] or "key" in bad["summary"]["status_reason"]
+    captured = capsys.readouterr()
+    for text in (every_value_in(db), caplog.text, captured.out, captured.err, str(good), str(bad)):
+        assert SECRET not in text
+        assert SECRET[::-1] not in text
