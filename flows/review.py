@@ -21,12 +21,13 @@ from connectors.review_store import WORK_ITEM_SCHEMA, record
 from connectors.sources import open_source
 from connectors.store import Store, utc_now
 from flows.ingest import ingest_options
-from nightshift.backends import BackendName, open_backend
+from nightshift.backends import Backend, BackendName, open_backend
 from nightshift.errors import RunStoppingError
-from nightshift.profiles import load_profile
+from nightshift.profiles import Profile, load_profile
 from nightshift.settings import Settings
 from tasks.dispatch import work_item_row
 from tasks.gate import Gate
+from tasks.plan import WorkItem
 from tasks.prefect_tasks import (
     dispatch_batch,
     ingest_documents,
@@ -35,7 +36,7 @@ from tasks.prefect_tasks import (
     report_run,
     wait_until_ready,
 )
-from tasks.review import PlanReport
+from tasks.review import PlanReport, ReviewPlan
 from tasks.route import ModelIds
 
 BATCH_ITEMS = 50  # work items per Prefect task run
@@ -124,39 +125,63 @@ def run_review(
             report = price_work(plan, profile, models, clock())
             store.finish_run(run_id, "planned", None, report.as_dict())
             return ReviewResult(run_id, "planned", "none (plan only)", report.as_dict(), report)
+        if not plan.items:  # nothing new: no backend needed, nothing sent
+            return _finish(store, run_id, "completed", None, "none (nothing to review)")
         with open_backend(options.backend, settings, options.simulator) as backend:
             logger.info("Backend: %s", backend.label)
             if backend.name == "selfhosted":
                 wait_until_ready(backend, settings.selfhosted_ready_seconds)
             gate = Gate(options.budget_usd, options.off_peak_only, options.allow_peak,
                         options.deadline)  # fmt: skip
-            status, reason = "completed", None
-            for start in range(0, len(plan.items), BATCH_ITEMS):
-                batch = plan.items[start : start + BATCH_ITEMS]
-                if gate.closed_reason is not None or status == "failed":
-                    _leave_pending(store, batch, run_id, profile, gate.closed_reason or reason)
-                    continue
-                label = f"items {start + 1}-{start + len(batch)} of {len(plan.items)}"
-                try:
-                    dispatch_batch(label, batch, plan, store, profile, backend, settings, run_id,
-                                   gate, clock, start)  # fmt: skip
-                except RunStoppingError as exc:
-                    status, reason = "failed", str(exc)
-                    _leave_pending(store, batch, run_id, profile, reason, only_unrecorded=True)
-            if status != "failed" and gate.closed_reason is not None:
-                status, reason = "deferred", gate.closed_reason
-            summary = report_run(store, run_id, status, backend, reason)
-            if status == "completed" and summary.totals["failed_items"]:
-                status = "completed_with_failures"
-            store.finish_run(run_id, status, reason, summary.as_dict())
-            return ReviewResult(run_id, status, backend.label, summary.as_dict())
+            status, reason = dispatch_all(plan, store, profile, backend, settings, run_id, gate,
+                                          clock)  # fmt: skip
+            return _finish(store, run_id, status, reason, backend.label)
+
+
+def dispatch_all(
+    plan: ReviewPlan,
+    store: Store,
+    profile: Profile,
+    backend: Backend,
+    settings: Settings,
+    run_id: str,
+    gate: Gate,
+    clock: Callable[[], datetime],
+) -> tuple[str, str | None]:
+    """Dispatch the plan batch by batch; what the gate or a stopped run holds back is pending."""
+    status, reason = "completed", None
+    for start in range(0, len(plan.items), BATCH_ITEMS):
+        batch = plan.items[start : start + BATCH_ITEMS]
+        if gate.closed_reason is not None or status == "failed":
+            _leave_pending(store, batch, run_id, profile, gate.closed_reason or reason)
+            continue
+        label = f"items {start + 1}-{start + len(batch)} of {len(plan.items)}"
+        try:
+            dispatch_batch(label, batch, plan, store, profile, backend, settings, run_id, gate,
+                           clock, start)  # fmt: skip
+        except RunStoppingError as exc:
+            status, reason = "failed", str(exc)
+            _leave_pending(store, batch, run_id, profile, reason, only_unrecorded=True)
+    if status != "failed" and gate.closed_reason is not None:
+        status, reason = "deferred", gate.closed_reason
+    return status, reason
+
+
+def _finish(
+    store: Store, run_id: str, status: str, reason: str | None, backend_label: str
+) -> ReviewResult:
+    summary = report_run(store, run_id, status, backend_label, reason)
+    if status == "completed" and summary.totals["failed_items"]:
+        status = "completed_with_failures"
+    store.finish_run(run_id, status, reason, summary.as_dict())
+    return ReviewResult(run_id, status, backend_label, summary.as_dict())
 
 
 def _leave_pending(
     store: Store,
-    batch: list,
+    batch: list[WorkItem],
     run_id: str,
-    profile: Any,
+    profile: Profile,
     reason: str | None,
     only_unrecorded: bool = False,
 ) -> None:
