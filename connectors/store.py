@@ -123,13 +123,13 @@ class Store:
             found.setdefault(row["uri"], []).append(row)
         return found
 
-    def known_contents(self, doc_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
-        """For doc_ids already parsed (under any name), one stored row each."""
-        rows = self.rows_for_keys(
-            "doc_id", doc_ids,
-            "SELECT DISTINCT ON (doc_id) d.* FROM documents d JOIN _keys USING (doc_id) "
-            "ORDER BY doc_id, last_seen DESC",
-        )  # fmt: skip
+    def known_contents_all(self) -> dict[str, dict[str, Any]]:
+        """What each content already parsed (under any name) became: one row per doc_id."""
+        rows = self.query_dicts(
+            "SELECT DISTINCT ON (doc_id) doc_id, kind, pages, lines, tokens, status, "
+            "status_reason, parser FROM documents WHERE doc_id IS NOT NULL "
+            "ORDER BY doc_id, last_seen DESC"
+        )
         return {row["doc_id"]: row for row in rows}
 
     def touch_documents(self, keys: pa.Table, seen_at: datetime, run_id: str) -> None:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from bisect import bisect_left
 from collections.abc import Sequence
+
+from tokenizers import Encoding
 
 from nightshift.models import ParsedDocument, TokenCount
 from nightshift.tokenizer import load_tokenizer
@@ -28,13 +29,27 @@ def count_documents(documents: Sequence[ParsedDocument]) -> list[TokenCount]:
     return results
 
 
+def _first_token_at(encoding: Encoding, position: int, length: int) -> int:
+    """Index of the first token that starts at or after ``position`` (a page start), found
+    through the encoding's char-to-token map rather than by copying every token offset."""
+    for char in range(position, length):
+        token = encoding.char_to_token(char)
+        if token is None:
+            continue
+        start, _end = encoding.offsets[token]
+        return token if start >= position else token + 1
+    return len(encoding.ids)
+
+
 def _count_batch(batch: list[ParsedDocument]) -> list[TokenCount]:
     encodings = load_tokenizer().encode_batch([d.text for d in batch], add_special_tokens=False)
     counts = []
     for document, encoding in zip(batch, encodings, strict=True):
         page_token_starts: tuple[int, ...] = ()
         if document.page_starts:
-            token_starts = [start for start, _end in encoding.offsets]
-            page_token_starts = tuple(bisect_left(token_starts, c) for c in document.page_starts)
+            page_token_starts = tuple(
+                _first_token_at(encoding, position, len(document.text))
+                for position in document.page_starts
+            )
         counts.append(TokenCount(document.doc_id, len(encoding.ids), page_token_starts))
     return counts

@@ -110,6 +110,8 @@ class _Ingest:
         self.source, self.store, self.options, self.run_id = source, store, options, run_id
         self.on_progress = on_progress
         self.summary = IngestSummary(run_id)
+        # Content already parsed under any name, by doc_id: one query per run, not per file.
+        self.known = store.known_contents_all()
         self.now = utc_now()
         self.pending: list[ParsedDocument] = []  # parsed, waiting for counts and landing
         self.rows: list[dict[str, Any]] = []  # rows ready to land as they are
@@ -184,7 +186,7 @@ class _Ingest:
         if any(row["doc_id"] == doc_id for row in seen):
             stack.close()
             return self._touch(ref, doc_id)
-        known = self.store.known_contents([doc_id]).get(doc_id)
+        known = self.known.get(doc_id)
         if known is not None:
             stack.close()
             return self._copy(ref, doc_id, known)
@@ -303,6 +305,9 @@ class _Ingest:
         if self.touched:
             keys = pa.Table.from_pylist(self.touched, TOUCH_SCHEMA)
             self.store.touch_documents(keys, self.now, self.run_id)
+        for row in self.rows:
+            if row["doc_id"] is not None and row["status"] != "":
+                self.known.setdefault(row["doc_id"], row)
         self.pending, self.rows, self.touched = [], [], []
 
     def _progress(self, current: str) -> None:

@@ -108,8 +108,9 @@ class PdfParserPool:
                 f"unknown PDF engine {self.engine!r}; choose one of {list(EXTRACTORS)}"
             )
         # Not fork: the parent holds threads (tokenizers, Prefect) that fork would copy. A fork
-        # server starts once, preloads the parsers (and not the parent's __main__, which under
-        # a Prefect worker is the whole engine) and forks each worker from that clean state.
+        # server starts once with the parsers preloaded and forks each worker from that clean
+        # state. (multiprocessing still imports the parent's __main__ in each worker, as it
+        # does for spawn: about a second per worker under a Prefect worker, once per run.)
         self._context = multiprocessing.get_context("forkserver")
         self._context.set_forkserver_preload(["tasks.pdf_text", "pypdf"])
 

@@ -83,6 +83,8 @@ def extract_with_pdfium(path: str, passwords: Sequence[str], on_page: PageCallba
             if "password" in str(exc).lower():
                 continue
             return PdfText(DocStatus.CORRUPT, f"pdfium cannot read it: {_one_line(exc)}")
+        except OSError as exc:
+            return PdfText(DocStatus.UNREADABLE, f"cannot open: {exc.strerror or exc}")
     if document is None:
         return PdfText(DocStatus.ENCRYPTED, _encrypted_reason(passwords))
     try:
