@@ -21,14 +21,15 @@ from connectors.review_store import WORK_ITEM_SCHEMA, record
 from connectors.sources import open_source
 from connectors.store import Store, utc_now
 from flows.ingest import ingest_options
-from nightshift.backends import Backend, BackendName, open_backend
+from nightshift.backends import BackendName, open_backend
 from nightshift.errors import RunStoppingError
-from nightshift.profiles import Profile, load_profile
+from nightshift.profiles import load_profile
 from nightshift.settings import Settings
 from tasks.dispatch import work_item_row
 from tasks.gate import Gate
 from tasks.plan import WorkItem
 from tasks.prefect_tasks import (
+    DispatchRun,
     dispatch_batch,
     ingest_documents,
     plan_documents,
@@ -36,7 +37,7 @@ from tasks.prefect_tasks import (
     report_run,
     wait_until_ready,
 )
-from tasks.review import PlanReport, ReviewPlan
+from tasks.review import PlanReport
 from tasks.route import ModelIds
 
 BATCH_ITEMS = 50  # work items per Prefect task run
@@ -133,35 +134,26 @@ def run_review(
                 wait_until_ready(backend, settings.selfhosted_ready_seconds)
             gate = Gate(options.budget_usd, options.off_peak_only, options.allow_peak,
                         options.deadline)  # fmt: skip
-            status, reason = dispatch_all(plan, store, profile, backend, settings, run_id, gate,
-                                          clock)  # fmt: skip
+            run = DispatchRun(plan, store, profile, backend, settings, run_id, gate, clock)
+            status, reason = dispatch_all(run)
             return _finish(store, run_id, status, reason, backend.label)
 
 
-def dispatch_all(
-    plan: ReviewPlan,
-    store: Store,
-    profile: Profile,
-    backend: Backend,
-    settings: Settings,
-    run_id: str,
-    gate: Gate,
-    clock: Callable[[], datetime],
-) -> tuple[str, str | None]:
+def dispatch_all(run: DispatchRun) -> tuple[str, str | None]:
     """Dispatch the plan batch by batch; what the gate or a stopped run holds back is pending."""
+    items, gate = run.plan.items, run.gate
     status, reason = "completed", None
-    for start in range(0, len(plan.items), BATCH_ITEMS):
-        batch = plan.items[start : start + BATCH_ITEMS]
+    for start in range(0, len(items), BATCH_ITEMS):
+        batch = items[start : start + BATCH_ITEMS]
         if gate.closed_reason is not None or status == "failed":
-            _leave_pending(store, batch, run_id, profile, gate.closed_reason or reason)
+            _leave_pending(run, batch, gate.closed_reason or reason)
             continue
-        label = f"items {start + 1}-{start + len(batch)} of {len(plan.items)}"
+        label = f"items {start + 1}-{start + len(batch)} of {len(items)}"
         try:
-            dispatch_batch(label, batch, plan, store, profile, backend, settings, run_id, gate,
-                           clock, start)  # fmt: skip
+            dispatch_batch(label, batch, run, start)
         except RunStoppingError as exc:
             status, reason = "failed", str(exc)
-            _leave_pending(store, batch, run_id, profile, reason, only_unrecorded=True)
+            _leave_pending(run, batch, reason, only_unrecorded=True)
     if status != "failed" and gate.closed_reason is not None:
         status, reason = "deferred", gate.closed_reason
     return status, reason
@@ -178,25 +170,20 @@ def _finish(
 
 
 def _leave_pending(
-    store: Store,
-    batch: list[WorkItem],
-    run_id: str,
-    profile: Profile,
-    reason: str | None,
-    only_unrecorded: bool = False,
+    run: DispatchRun, batch: list[WorkItem], reason: str | None, only_unrecorded: bool = False
 ) -> None:
     """Record work that was not started as pending, so the next run takes it first."""
     recorded: set[str] = set()
     if only_unrecorded:
-        rows = store.query("SELECT work_item_id FROM work_items WHERE run_id = ?", [run_id])
-        recorded = {row[0] for row in rows}
-    now = utc_now()
+        sql = "SELECT work_item_id FROM work_items WHERE run_id = ?"
+        recorded = {row[0] for row in run.store.query(sql, [run.run_id])}
+    now = run.clock()
     rows = [
-        work_item_row(item, run_id, profile, "pending", reason, now)
+        work_item_row(item, run.run_id, run.profile, "pending", reason, now)
         for item in batch
         if item.item_id not in recorded
     ]
-    record(store, "work_items", rows, WORK_ITEM_SCHEMA)
+    record(run.store, "work_items", rows, WORK_ITEM_SCHEMA)
 
 
 def _flow_run_id() -> str | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from prefect import get_run_logger, task
@@ -62,21 +63,32 @@ def price_work(plan: ReviewPlan, profile: Profile, models: ModelIds, at: datetim
     return price_plan(plan, profile, models, at)
 
 
+@dataclass(frozen=True)
+class DispatchRun:
+    """What every batch of one review run is dispatched with."""
+
+    plan: ReviewPlan
+    store: Store
+    profile: Profile
+    backend: Backend
+    settings: Settings
+    run_id: str
+    gate: Gate
+    clock: Callable[[], datetime]
+
+
 @task(name="dispatch-batch", cache_policy=NONE, task_run_name="dispatch {label}")
 def dispatch_batch(
-    label: str,
-    batch: Sequence[WorkItem],
-    plan: ReviewPlan,
-    store: Store,
-    profile: Profile,
-    backend: Backend,
-    settings: Settings,
-    run_id: str,
-    gate: Gate,
-    clock: Callable[[], datetime],
-    done_before: int,
+    label: str, batch: Sequence[WorkItem], run: DispatchRun, done_before: int
 ) -> dict[str, str]:
     """Send one batch of work items; returns each item's status (done, failed, pending)."""
+    plan, store, profile, backend, settings = (
+        run.plan,
+        run.store,
+        run.profile,
+        run.backend,
+        run.settings,
+    )
     pricer, worst_case = cost_usd, worst_case_cost_usd
     if backend.name == "selfhosted":
         # A self-hosted node is paid by the hour, not by the token (see the plan's comparison).
@@ -88,15 +100,15 @@ def dispatch_batch(
         finished[0] += 1
         report_progress(ProgressEvent("dispatch", finished[0], len(plan.items), item.group))
 
-    async def run() -> dict[str, str]:
+    async def send_batch() -> dict[str, str]:
         async with DeepSeekClient(
             backend.base_url, backend.api_key, flavour=backend.flavour,
             concurrency={backend.models.flash: settings.max_in_flight,
                          backend.models.pro: max(1, settings.max_in_flight // 4)},
         ) as client:  # fmt: skip
             dispatcher = Dispatcher(
-                store, client, profile, backend.models, run_id, plan.views, plan.indexes,
-                pricer, worst_case, gate, clock, settings.max_in_flight, on_item_done,
+                store, client, profile, backend.models, run.run_id, plan.views, plan.indexes,
+                pricer, worst_case, run.gate, run.clock, settings.max_in_flight, on_item_done,
             )  # fmt: skip
             statuses = await dispatcher.run(batch, plan.covering)
             stats = dispatcher.stats
@@ -106,7 +118,7 @@ def dispatch_batch(
             )  # fmt: skip
             return statuses
 
-    return asyncio.run(run())
+    return asyncio.run(send_batch())
 
 
 def _free(*_args: object) -> float:
