@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -32,7 +33,10 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-console = Console()
+# Tables are read in terminals and in logs; when output is not a terminal, rich would wrap
+# them at 80 columns, which truncates model names and quotes.
+WIDTH_WHEN_PIPED = 140
+console = Console(width=None if sys.stdout.isatty() else WIDTH_WHEN_PIPED)
 err_console = Console(stderr=True)
 
 DbOption = Annotated[

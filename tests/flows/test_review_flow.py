@@ -5,9 +5,17 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from uuid import UUID
 
 import duckdb
 import pytest
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import (
+    ArtifactFilter,
+    ArtifactFilterKey,
+    FlowRunFilter,
+    FlowRunFilterId,
+)
 
 from flows.review import review_corpus
 from nightshift.errors import ConfigError
@@ -64,6 +72,16 @@ def test_legal_review_lands_the_expected_grounded_extractions(prefect_harness, t
           AND list_contains(doc_ids, (SELECT doc_id FROM current_documents
             WHERE relpath = 'harrowgate-bellwether/master-services-agreement.pdf'))""")  # fmt: skip
     assert together == [(1,)]
+    # The summary is also the flow run's markdown artifact.
+    flow_run_id = query(db, "SELECT flow_run_id FROM runs WHERE kind = 'review'")[0][0]
+    with get_client(sync_client=True) as client:
+        artifacts = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["review-summary"])),
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[UUID(flow_run_id)])),
+        )
+    assert len(artifacts) == 1
+    assert artifacts[0].type == "markdown"
+    assert f"| 8 | 2 | 2 | {summary['prompt_tokens']:,} |" in artifacts[0].data
 
 
 def test_codebase_review_finds_every_planted_issue_at_its_line(prefect_harness, tmp_path: Path):
