@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 CHECKOV_VENV ?= .venv-checkov
-DB ?= nightshift.duckdb
+DB ?= demo.duckdb
 
 .PHONY: demo test lint bench clean
 

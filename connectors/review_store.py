@@ -25,7 +25,7 @@ REQUEST_SCHEMA = pa.schema([
     ("completion_tokens", pa.int64()), ("reasoning_tokens", pa.int64()),
     ("predicted_cache_hit_tokens", pa.int64()), ("cost_usd", pa.float64()),
     ("started_off_peak", pa.bool_()), ("finished_off_peak", pa.bool_()),
-    ("off_peak", pa.bool_()), ("response", pa.string()),
+    ("off_peak", pa.bool_()), ("response", pa.string()), ("backend", pa.string()),
 ])  # fmt: skip
 EXTRACTION_SCHEMA = pa.schema([
     ("run_id", pa.string()), ("doc_id", pa.string()), ("request_key", pa.string()),
@@ -34,7 +34,7 @@ EXTRACTION_SCHEMA = pa.schema([
     ("char_start", pa.int32()), ("char_end", pa.int32()), ("page", pa.int32()),
     ("file", pa.string()), ("line", pa.int32()), ("grounded", pa.bool_()),
     ("match", pa.string()), ("window", pa.string()), ("model", pa.string()),
-    ("created_at", pa.timestamp("us", tz="UTC")),
+    ("backend", pa.string()), ("created_at", pa.timestamp("us", tz="UTC")),
 ])  # fmt: skip
 WORK_ITEM_SCHEMA = pa.schema([
     ("work_item_id", pa.string()), ("run_id", pa.string()), ("profile", pa.string()),
@@ -45,14 +45,16 @@ WORK_ITEM_SCHEMA = pa.schema([
 REVIEW_SCHEMA = pa.schema([
     ("doc_id", pa.string()), ("profile", pa.string()), ("profile_version", pa.string()),
     ("run_id", pa.string()), ("reviewed_at", pa.timestamp("us", tz="UTC")),
+    ("backend", pa.string()),
 ])  # fmt: skip
 
 
 def review_candidates(
-    store: Store, source: str, profile: str, version: str, force: bool
+    store: Store, source: str, profile: str, version: str, force: bool, backend: str
 ) -> list[dict[str, Any]]:
     sql = SQL.joinpath("review_candidates.sql").read_text(encoding="utf-8")
-    params = {"source": source, "profile": profile, "version": version, "force": force}
+    params = {"source": source, "profile": profile, "version": version, "force": force,
+              "backend": backend}  # fmt: skip
     cursor = store.con.execute(sql, params)
     names = [column[0] for column in cursor.description]
     return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]

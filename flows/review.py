@@ -18,12 +18,13 @@ from prefect import flow, get_run_logger
 from prefect.context import get_run_context
 
 from connectors.review_store import WORK_ITEM_SCHEMA, record
-from connectors.sources import open_source
+from connectors.sources import Source, open_source
 from connectors.store import Store, utc_now
 from flows.ingest import ingest_options
-from nightshift.backends import BackendName, open_backend
+from nightshift.backends import BackendName, open_backend, scope_for
 from nightshift.errors import RunStoppingError
-from nightshift.profiles import load_profile
+from nightshift.offpeak import utc_instant
+from nightshift.profiles import Profile, load_profile
 from nightshift.settings import Settings
 from tasks.dispatch import work_item_row
 from tasks.gate import Gate
@@ -101,13 +102,12 @@ def review_corpus(
 def run_review(
     options: ReviewOptions, settings: Settings, clock: Callable[[], datetime] = utc_now
 ) -> ReviewResult:
-    logger = get_run_logger()
     profile = load_profile(options.profile)
     db_path = Path(options.db) if options.db else settings.db_path
     run_id = f"review-{_flow_run_id() or uuid.uuid4().hex[:12]}"
     source = open_source(options.source, options.include, options.exclude,
                          s3_endpoint_url=settings.s3_endpoint_url)  # fmt: skip
-    models = ModelIds(settings.flash_model, settings.pro_model)
+    deadline = utc_instant(options.deadline, "deadline") if options.deadline else None
     with Store(db_path) as store:
         store.mark_interrupted_runs()
         store.start_run({
@@ -116,27 +116,48 @@ def run_review(
             "backend": "plan" if options.plan_only else options.backend,
             "started_at": clock(), "status": "running", "budget_usd": options.budget_usd,
         })  # fmt: skip
-        ingest_documents(source, store, ingest_options(settings), run_id)
-        plan = plan_documents(store, source.uri, profile, options.force)
-        record(store, "work_items", [
-            work_item_row(item, run_id, profile, "failed", f"cannot be planned: {reason}", clock())
-            for item, reason in plan.rejected
-        ], WORK_ITEM_SCHEMA)  # fmt: skip
-        if options.plan_only:
-            report = price_work(plan, profile, models, clock())
-            store.finish_run(run_id, "planned", None, report.as_dict())
-            return ReviewResult(run_id, "planned", "none (plan only)", report.as_dict(), report)
-        if not plan.items:  # nothing new: no backend needed, nothing sent
-            return _finish(store, run_id, "completed", None, "none (nothing to review)")
-        with open_backend(options.backend, settings, options.simulator) as backend:
-            logger.info("Backend: %s", backend.label)
-            if backend.name == "selfhosted":
-                wait_until_ready(backend, settings.selfhosted_ready_seconds)
-            gate = Gate(options.budget_usd, options.off_peak_only, options.allow_peak,
-                        options.deadline)  # fmt: skip
-            run = DispatchRun(plan, store, profile, backend, settings, run_id, gate, clock)
-            status, reason = dispatch_all(run)
-            return _finish(store, run_id, status, reason, backend.label)
+        try:
+            return _review(store, run_id, source, profile, options, settings, deadline, clock)
+        except BaseException as exc:
+            # Whatever stopped the run (storage, the database, a bug), the row says so; the
+            # ledger already holds every answer paid for.
+            store.finish_run(run_id, "failed", f"{type(exc).__name__}: {exc}", None)
+            raise
+
+
+def _review(
+    store: Store,
+    run_id: str,
+    source: Source,
+    profile: Profile,
+    options: ReviewOptions,
+    settings: Settings,
+    deadline: datetime | None,
+    clock: Callable[[], datetime],
+) -> ReviewResult:
+    logger = get_run_logger()
+    ingest_documents(source, store, ingest_options(settings), run_id)
+    plan = plan_documents(store, source.uri, profile, options.force,
+                          scope_for(options.backend, settings))  # fmt: skip
+    record(store, "work_items", [
+        work_item_row(item, run_id, profile, "failed", f"cannot be planned: {reason}", clock())
+        for item, reason in plan.rejected
+    ], WORK_ITEM_SCHEMA)  # fmt: skip
+    if options.plan_only:
+        models = ModelIds(settings.flash_model, settings.pro_model)
+        report = price_work(plan, profile, models, clock())
+        store.finish_run(run_id, "planned", None, report.as_dict())
+        return ReviewResult(run_id, "planned", "none (plan only)", report.as_dict(), report)
+    if not plan.items:  # nothing new: no backend needed, nothing sent
+        return _finish(store, run_id, "completed", None, "none (nothing to review)")
+    with open_backend(options.backend, settings, options.simulator) as backend:
+        logger.info("Backend: %s", backend.label)
+        if backend.name == "selfhosted":
+            wait_until_ready(backend, settings.selfhosted_ready_seconds)
+        gate = Gate(options.budget_usd, options.off_peak_only, options.allow_peak, deadline)
+        run = DispatchRun(plan, store, profile, backend, settings, run_id, gate, clock)
+        status, reason = dispatch_all(run)
+        return _finish(store, run_id, status, reason, backend.label)
 
 
 def dispatch_all(run: DispatchRun) -> tuple[str, str | None]:

@@ -35,6 +35,27 @@ class Backend:
     def is_simulator(self) -> bool:
         return self.name == "simulator"
 
+    @property
+    def scope(self) -> str:
+        return backend_scope(self.name, self.base_url, self.models.flash)
+
+
+def backend_scope(name: str, base_url: str, model: str) -> str:
+    """Who answers, as the ledger and the review records know it. The simulator is one scope
+    whatever its port; an endpoint is its name and URL (and, self-hosted, its served model)."""
+    if name == "simulator":
+        return "simulator"
+    if name == "selfhosted":
+        return f"selfhosted {base_url.rstrip('/')} {model}"
+    return f"deepseek {base_url.rstrip('/')}"
+
+
+def scope_for(name: str, settings: Settings) -> str:
+    """The scope of backend ``name`` under ``settings``, without opening it (for planning)."""
+    if name == "selfhosted":
+        return backend_scope(name, settings.selfhosted_base_url or "", settings.selfhosted_model)
+    return backend_scope(name, settings.deepseek_base_url, settings.flash_model)
+
 
 @contextmanager
 def open_backend(

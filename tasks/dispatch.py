@@ -10,8 +10,9 @@ when a pass failed for good, ``pending`` when the gate (budget or window) held i
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -36,7 +37,7 @@ from nightshift.errors import ModelAPIError, RunStoppingError
 from nightshift.offpeak import is_off_peak
 from nightshift.profiles import FieldSpec, Profile
 from nightshift.tokenizer import count_tokens
-from tasks.gate import Gate
+from tasks.gate import WAIT_FOR_SETTLEMENT, Gate
 from tasks.ground import GroundingIndex
 from tasks.plan import WorkItem
 from tasks.prompt import DocumentView, build_messages, shared_prefix_tokens
@@ -50,7 +51,7 @@ class ChatClient(Protocol):
     async def chat(self, request: ChatRequest) -> ChatResult: ...
 
 
-Pricer = Callable[[str, int, int, int, datetime], float]  # model, hit, miss, output, at -> USD
+Pricer = Callable[..., float]  # (model, hit, miss, output, at, period_kind=...) -> USD
 WorstCase = Callable[[str, int, int, datetime], float]  # model, prompt, max_tokens, at -> USD
 
 
@@ -85,7 +86,11 @@ def plan_request(
     pass_index: int,
     shared_prefix_tokens: int = 0,
     escalated_from: str | None = None,
+    scope: str = "",
 ) -> PlannedRequest:
+    """The request for ``fields`` over ``views``. Its ledger key is the hash of everything that
+    determines the answer and of ``scope``, the backend that answers it: an answer from the
+    simulator or from a self-hosted endpoint is never reused as DeepSeek's."""
     messages = build_messages(profile, views, fields)
     request = ChatRequest(
         model=route.model,
@@ -101,8 +106,11 @@ def plan_request(
         profile.output_tokens_per_document * len(item.doc_ids) * len(fields) // len(profile.fields)
         + 1,
     )
+    key = request_key(request)
+    if scope:
+        key = hashlib.sha256(f"{scope}\n{key}".encode()).hexdigest()
     return PlannedRequest(
-        item, pass_index, tuple(fields), route, request, request_key(request), prompt_tokens,
+        item, pass_index, tuple(fields), route, request, key, prompt_tokens,
         shared_prefix_tokens, expected_output, escalated_from,
     )  # fmt: skip
 
@@ -133,33 +141,34 @@ class Dispatcher:
     clock: Callable[[], datetime]
     max_in_flight: int = 32
     on_item_done: Callable[[WorkItem, str], None] | None = None
+    scope: str = ""  # the backend answering, part of every ledger key
     stats: DispatchStats = field(default_factory=DispatchStats)
     _landed: set[tuple[str, str, int | None, int | None]] = field(default_factory=set)
     _slots: asyncio.Semaphore | None = None
+    _settled: asyncio.Condition | None = None
+
+    def _plan(self, item: WorkItem, fields: Sequence[FieldSpec], route: Route, pass_index: int,
+              shared: int = 0, escalated_from: str | None = None) -> PlannedRequest:  # fmt: skip
+        return plan_request(item, self.views[item.item_id], self.profile, fields, route,
+                            pass_index, shared, escalated_from, self.scope)  # fmt: skip
 
     async def run(self, items: Sequence[WorkItem], covering: dict[str, set[str]]) -> dict[str, str]:
         """Dispatch ``items``; ``covering`` maps each doc id to the ids of items that cover it.
         Returns each item's final status."""
         self._slots = asyncio.Semaphore(self.max_in_flight)
+        self._settled = asyncio.Condition()
         statuses: dict[str, str] = {}
-        done_items: set[str] = set()
 
         async def one(item: WorkItem) -> None:
             status, reason = await self._run_item(item)
             statuses[item.item_id] = status
             self._record_item(item, status, reason)
             if status == "done":
-                done_items.add(item.item_id)
-                self._record_reviews(item, covering, done_items)
+                self._record_reviews(item, covering)
             if self.on_item_done is not None:
                 self.on_item_done(item, status)
 
-        results = await asyncio.gather(*(one(item) for item in items), return_exceptions=True)
-        for result in results:
-            if isinstance(result, RunStoppingError):
-                raise result
-            if isinstance(result, BaseException):
-                raise result
+        await gather_all(one(item) for item in items)
         return statuses
 
     async def _run_item(self, item: WorkItem) -> tuple[str, str | None]:
@@ -167,15 +176,15 @@ class Dispatcher:
         route = route_item(item, self.profile, self.models)
         passes = self.profile.passes()
         try:
-            first = plan_request(item, views, self.profile, passes[0], route, 0)
+            first = self._plan(item, passes[0], route, 0)
             await self._run_pass(first, views, depth=0)
             # The first pass primed the cache with the shared prefix; the rest reuse it.
             shared = shared_prefix_tokens(first.request.messages)
             rest = [
-                plan_request(item, views, self.profile, fields, route, index, shared)
+                self._plan(item, fields, route, index, shared)
                 for index, fields in enumerate(passes[1:], start=1)
             ]
-            await asyncio.gather(*(self._run_pass(p, views, depth=0) for p in rest))
+            await gather_all(self._run_pass(p, views, depth=0) for p in rest)
         except HeldBack as held:
             self.stats.held += 1
             return "pending", str(held)
@@ -199,11 +208,11 @@ class Dispatcher:
             middle = len(planned.fields) // 2
             halves = (planned.fields[:middle], planned.fields[middle:])
             split = [
-                plan_request(planned.item, views, self.profile, half, planned.route,
-                             planned.pass_index, planned.predicted_cache_hit_tokens)
+                self._plan(planned.item, half, planned.route, planned.pass_index,
+                           planned.predicted_cache_hit_tokens)
                 for half in halves
             ]  # fmt: skip
-            await asyncio.gather(*(self._run_pass(p, views, depth + 1) for p in split))
+            await gather_all(self._run_pass(p, views, depth + 1) for p in split)
             return
         why = _escalation_reason(check)
         pro = escalate(planned.route, self.profile, self.models, why)
@@ -217,8 +226,8 @@ class Dispatcher:
         if not (check.invalid_json or check.truncated):
             redo = tuple(f for f in planned.fields if f.name in check.ungrounded_fields)
         self.stats.escalated += 1
-        escalated = plan_request(planned.item, views, self.profile, redo, pro,
-                                 planned.pass_index, escalated_from=planned.key)  # fmt: skip
+        escalated = self._plan(planned.item, redo, pro, planned.pass_index,
+                               escalated_from=planned.key)  # fmt: skip
         await self._run_pass(escalated, views, depth)
 
     async def _send_or_reuse(self, planned: PlannedRequest) -> ChatResult:
@@ -227,37 +236,49 @@ class Dispatcher:
             self.stats.reused += 1
             return ChatResult(stored["response"] or "", None, stored["finish_reason"], Usage(),
                               stored["model"])  # fmt: skip
-        assert self._slots is not None
+        assert self._slots is not None and self._settled is not None
         async with self._slots:
-            now = self.clock()
-            worst = self.worst_case(planned.route.model, planned.prompt_tokens,
-                                    self.profile.max_tokens, now)  # fmt: skip
-            reason = self.gate.admit(
-                now, worst, planned.prompt_tokens, planned.expected_output_tokens
-            )
-            if reason is not None:
-                raise HeldBack(reason)
-            actual = 0.0
+            worst = await self._admit(planned)
             try:
                 result = await self.client.chat(planned.request)
             except ModelAPIError as exc:
                 attempts: Sequence[AttemptRecord] = getattr(exc, "attempts", ())
-                self._record_attempts(planned, attempts, None)
-                self.gate.settle(worst, 0.0)
+                await self._settle(worst, self._record_attempts(planned, attempts, None))
                 self.stats.failed += 1
                 if isinstance(exc, RunStoppingError):
                     raise
                 raise PassFailed(f"{planned.route.model}: {exc}") from exc
-            actual = self._record_attempts(planned, result.attempts, result)
-            self.gate.settle(worst, actual)
+            await self._settle(worst, self._record_attempts(planned, result.attempts, result))
             self.stats.sent += 1
-            seconds = (
-                result.attempts[-1].finished_at - result.attempts[-1].started_at
-            ).total_seconds()
+            last = result.attempts[-1]
+            seconds = (last.finished_at - last.started_at).total_seconds()
             self.gate.throughput.observe(
                 planned.prompt_tokens, result.usage.completion_tokens, seconds
             )
             return result
+
+    async def _admit(self, planned: PlannedRequest) -> float:
+        """Reserve the request's worst case, waiting while only in-flight reservations (which
+        settle lower) stand in the way; raise HeldBack when the gate says no."""
+        assert self._settled is not None
+        async with self._settled:
+            while True:
+                now = self.clock()
+                worst = self.worst_case(planned.route.model, planned.prompt_tokens,
+                                        self.profile.max_tokens, now)  # fmt: skip
+                tokens = (planned.prompt_tokens, planned.expected_output_tokens)
+                decision = self.gate.admit(now, worst, *tokens)
+                if decision is None:
+                    return worst
+                if decision != WAIT_FOR_SETTLEMENT:
+                    raise HeldBack(decision)
+                await self._settled.wait()
+
+    async def _settle(self, worst: float, actual: float) -> None:
+        assert self._settled is not None
+        async with self._settled:
+            self.gate.settle(worst, actual)
+            self._settled.notify_all()
 
     def _record_attempts(
         self, planned: PlannedRequest, attempts: Sequence[AttemptRecord], result: ChatResult | None
@@ -266,14 +287,17 @@ class Dispatcher:
         for attempt in attempts:
             usage = attempt.usage
             ok = attempt.outcome == "ok" and result is not None
-            cost = 0.0
-            if ok and usage is not None:
-                cost = self.pricer(planned.route.model, usage.prompt_cache_hit_tokens,
-                                   usage.prompt_cache_miss_tokens, usage.completion_tokens,
-                                   attempt.started_at)  # fmt: skip
-            total += cost
             started_off = is_off_peak(attempt.started_at)
             finished_off = is_off_peak(attempt.finished_at)
+            cost = 0.0
+            if usage is not None:  # an answer was billed, even one that was retried
+                # Which instant DeepSeek bills by is not documented: a request that did not
+                # both start and finish off-peak is priced at peak.
+                kind = "off_peak" if started_off and finished_off else "peak"
+                cost = self.pricer(planned.route.model, usage.prompt_cache_hit_tokens,
+                                   usage.prompt_cache_miss_tokens, usage.completion_tokens,
+                                   attempt.started_at, period_kind=kind)  # fmt: skip
+            total += cost
             rows.append({
                 "request_key": planned.key, "attempt": attempt.attempt, "run_id": self.run_id,
                 "work_item_id": planned.item.item_id, "pass_index": planned.pass_index,
@@ -292,7 +316,7 @@ class Dispatcher:
                 "predicted_cache_hit_tokens": planned.predicted_cache_hit_tokens,
                 "cost_usd": cost, "started_off_peak": started_off,
                 "finished_off_peak": finished_off, "off_peak": started_off and finished_off,
-                "response": result.content if ok else None,
+                "response": result.content if ok else None, "backend": self.scope,
             })  # fmt: skip
         record(self.store, "requests", rows, REQUEST_SCHEMA)
         return total
@@ -320,24 +344,47 @@ class Dispatcher:
             "value": json.dumps(e.value, ensure_ascii=False), "quote": e.quote,
             "char_start": e.char_start, "char_end": e.char_end, "page": e.page, "file": e.file,
             "line": e.line, "grounded": e.grounded, "match": e.match, "window": e.window,
-            "model": planned.route.model, "created_at": now,
+            "model": planned.route.model, "backend": self.scope, "created_at": now,
         }  # fmt: skip
 
     def _record_item(self, item: WorkItem, status: str, reason: str | None) -> None:
         row = work_item_row(item, self.run_id, self.profile, status, reason, self.clock())
         record(self.store, "work_items", [row], WORK_ITEM_SCHEMA)
 
-    def _record_reviews(
-        self, item: WorkItem, covering: dict[str, set[str]], done: set[str]
-    ) -> None:
+    def _record_reviews(self, item: WorkItem, covering: dict[str, set[str]]) -> None:
+        """A document is reviewed once every item covering it is done, in this run or an
+        earlier one (its windows may span batches and nights)."""
         now = self.clock()
+        needed = {i for doc_id in item.doc_ids for i in covering.get(doc_id, {item.item_id})}
+        rows = self.store.rows_for_keys(
+            "work_item_id", needed,
+            "SELECT work_item_id, status, profile, profile_version FROM current_work_items "
+            "JOIN _keys USING (work_item_id)",
+        )  # fmt: skip
+        mine = (self.profile.name, self.profile.version, "done")
+        done = {r["work_item_id"] for r in rows
+                if (r["profile"], r["profile_version"], r["status"]) == mine}  # fmt: skip
         rows = [
-            {"doc_id": doc_id, "profile": self.profile.name,
+            {"doc_id": doc_id, "profile": self.profile.name, "backend": self.scope,
              "profile_version": self.profile.version, "run_id": self.run_id, "reviewed_at": now}
             for doc_id in item.doc_ids
             if covering.get(doc_id, {item.item_id}) <= done
         ]  # fmt: skip
         record(self.store, "document_reviews", rows, REVIEW_SCHEMA)
+
+
+async def gather_all(coroutines: Iterable[Awaitable[object]]) -> None:
+    """Await every coroutine to its end, then raise the most serious failure among them.
+
+    A sibling is never abandoned mid-request: a request already sent is paid for, so it must
+    finish and reach the ledger before a failure of another ends the item or the batch.
+    """
+    results = await asyncio.gather(*coroutines, return_exceptions=True)
+    failures = [r for r in results if isinstance(r, BaseException)]
+    for kind in (RunStoppingError, HeldBack, PassFailed, BaseException):
+        for failure in failures:
+            if isinstance(failure, kind):
+                raise failure
 
 
 def work_item_row(

@@ -9,7 +9,6 @@ run may continue at peak prices (``allow_peak``, or a ``deadline`` that has come
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -47,6 +46,10 @@ class Throughput:
         self.observed += 1
 
 
+# What ``Gate.admit`` says when the request may fit once in-flight requests settle.
+WAIT_FOR_SETTLEMENT = "wait for in-flight requests to settle"
+
+
 @dataclass
 class Gate:
     budget_usd: float | None = None
@@ -66,12 +69,17 @@ class Gate:
         prompt_tokens: int,
         expected_output_tokens: int,
     ) -> str | None:
-        """Reserve and return None when the request may start; else the reason it may not."""
+        """Reserve and return None when the request may start; ``WAIT_FOR_SETTLEMENT`` when it
+        may once requests in flight settle; else the reason it may not (the gate closes)."""
         if self.closed_reason is not None:
             return self.closed_reason
         if self.budget_usd is not None:
             committed = self.spent_usd + self.reserved_usd
             if committed + worst_case_usd > self.budget_usd + 1e-12:
+                if self.reserved_usd > 0 and self.spent_usd + worst_case_usd <= self.budget_usd:
+                    # Only reservations of requests in flight stand in the way, and they
+                    # settle to their real (lower) cost: wait for them rather than stop.
+                    return WAIT_FOR_SETTLEMENT
                 self.closed_reason = (
                     f"budget: ${committed:.4f} spent or reserved; the next request may cost up "
                     f"to ${worst_case_usd:.4f}, over the ${self.budget_usd:.4f} cap"
@@ -102,5 +110,3 @@ class Gate:
             return False
         return next_window(now, self.calendar).start >= self.deadline
 
-
-Clock = Callable[[], datetime]

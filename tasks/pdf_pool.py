@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
+from nightshift.errors import NightshiftError
 from nightshift.models import DocStatus
 from tasks.pdf_text import EXTRACTORS, PdfText
 
@@ -182,9 +183,17 @@ class PdfParserPool:
         child.close()
         # A worker's start-up (a new interpreter, the engine's import) is not the document's
         # time: wait for it before any clock starts.
-        if not parent.poll(WORKER_STARTUP_SECONDS) or parent.recv()[0] != "ready":
+        try:
+            started = parent.poll(WORKER_STARTUP_SECONDS) and parent.recv()[0] == "ready"
+        except (EOFError, OSError):
+            started = False
+        if not started:
             process.kill()
-            raise RuntimeError(f"a {self.engine} parser process did not start")
+            process.join()
+            raise NightshiftError(
+                f"a {self.engine} PDF parser process did not start (exit code "
+                f"{process.exitcode}); is the engine installed?"
+            )
         worker = _Worker(process=process, conn=parent)
         self._pool.append(worker)
         return worker

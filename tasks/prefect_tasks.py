@@ -49,8 +49,10 @@ def ingest_documents(
 
 
 @task(name="plan", cache_policy=NONE)
-def plan_documents(store: Store, source_uri: str, profile: Profile, force: bool) -> ReviewPlan:
-    plan = plan_review(store, source_uri, profile, force)
+def plan_documents(
+    store: Store, source_uri: str, profile: Profile, force: bool, backend_scope: str
+) -> ReviewPlan:
+    plan = plan_review(store, source_uri, profile, force, backend_scope)
     get_run_logger().info(
         "planned %s work items over %s documents (%s resumed from earlier runs)",
         len(plan.items), plan.documents, plan.resumed_items,
@@ -103,12 +105,14 @@ def dispatch_batch(
     async def send_batch() -> dict[str, str]:
         async with DeepSeekClient(
             backend.base_url, backend.api_key, flavour=backend.flavour,
-            concurrency={backend.models.flash: settings.max_in_flight,
-                         backend.models.pro: max(1, settings.max_in_flight // 4)},
+            # Pro's account limit is a fifth of Flash's; a self-hosted endpoint serves one model.
+            concurrency={backend.models.pro: max(1, settings.max_in_flight // 4),
+                         backend.models.flash: settings.max_in_flight},
         ) as client:  # fmt: skip
             dispatcher = Dispatcher(
                 store, client, profile, backend.models, run.run_id, plan.views, plan.indexes,
                 pricer, worst_case, run.gate, run.clock, settings.max_in_flight, on_item_done,
+                backend.scope,
             )  # fmt: skip
             statuses = await dispatcher.run(batch, plan.covering)
             stats = dispatcher.stats
@@ -121,7 +125,7 @@ def dispatch_batch(
     return asyncio.run(send_batch())
 
 
-def _free(*_args: object) -> float:
+def _free(*_args: object, **_kwargs: object) -> float:
     return 0.0
 
 

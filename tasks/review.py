@@ -5,7 +5,6 @@ Plain functions over the store and the profile; ``flows/review.py`` composes the
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -71,34 +70,30 @@ class PlanReport:
         }  # fmt: skip
 
 
-def plan_review(store: Store, source: str, profile: Profile, force: bool) -> ReviewPlan:
-    """Work items for the documents of ``source`` not yet reviewed with this profile version.
+def plan_review(
+    store: Store, source: str, profile: Profile, force: bool, backend: str = ""
+) -> ReviewPlan:
+    """Work items for the documents of ``source`` not yet reviewed with this profile version by
+    ``backend`` (its scope).
 
-    Work left pending by an earlier run (window closed, budget spent) comes first, exactly as
-    it was planned, so its requests keep their keys and nothing is paid twice.
+    Planning is deterministic, so work left pending by an earlier run (window closed, budget
+    spent) is planned into the same items with the same request keys: answers already in the
+    ledger are reused, and those items go first.
     """
-    candidates = review_candidates(store, source, profile.name, profile.version, force)
+    candidates = review_candidates(store, source, profile.name, profile.version, force, backend)
     by_id = {row["doc_id"]: row for row in candidates}
     texts = store.load_texts(by_id)
     budget = Budget.for_request(
         profile.max_tokens, fixed_prompt_tokens(profile),
         profile.output_tokens_per_document, profile.max_documents_per_request,
     )  # fmt: skip
-    resumed: list[WorkItem] = []
-    for row in pending_work_items(store, profile.name, profile.version):
-        item = _item_from_spec(row)
-        if all(doc_id in by_id for doc_id in item.doc_ids):
-            resumed.append(item)
-    taken = {doc_id for item in resumed for doc_id in item.doc_ids}
-    planned = [
-        _plan_document(by_id[doc_id], texts[doc_id], budget)
-        for doc_id in by_id
-        if doc_id not in taken and doc_id in texts
-    ]
+    planned = [_plan_document(row, texts[doc_id], budget) for doc_id, row in by_id.items()
+               if doc_id in texts]  # fmt: skip
     rejected: list[tuple[PlanDocument, str]] = []
-    items = resumed + plan_work(
-        planned, budget, whole_source=profile.task == "findings", rejected=rejected
-    )
+    items = plan_work(planned, budget, whole_source=profile.task == "findings", rejected=rejected)
+    pending = {row["work_item_id"] for row in pending_work_items(store, profile.name,
+                                                                  profile.version)}  # fmt: skip
+    items.sort(key=lambda item: item.item_id not in pending)  # stable: pending first
     views: dict[str, list[DocumentView]] = {}
     covering: dict[str, set[str]] = {}
     for item in items:
@@ -109,10 +104,9 @@ def plan_review(store: Store, source: str, profile: Profile, force: bool) -> Rev
         doc_id: GroundingIndex(texts[doc_id]["text"], tuple(texts[doc_id]["page_starts"] or ()))
         for doc_id in covering
     }
+    resumed = sum(1 for item in items if item.item_id in pending)
     unplanned = [(single_item(document), reason) for document, reason in rejected]
-    return ReviewPlan(
-        items, views, indexes, covering, len(covering), len(resumed), budget, unplanned
-    )
+    return ReviewPlan(items, views, indexes, covering, len(covering), resumed, budget, unplanned)
 
 
 def price_plan(plan: ReviewPlan, profile: Profile, models: ModelIds, at: datetime) -> PlanReport:
@@ -216,12 +210,3 @@ def _view(piece: Slice, text: dict[str, Any]) -> DocumentView:
         page_starts=tuple(text["page_starts"] or ()), char_start=piece.char_start,
         char_end=piece.char_end, first_unit=piece.unit_start, window=piece.window,
     )  # fmt: skip
-
-
-def _item_from_spec(row: dict[str, Any]) -> WorkItem:
-    slices = tuple(
-        Slice(s["doc_id"], s["relpath"], DocKind(s["kind"]), s["tokens"], s["unit_start"],
-              s["unit_end"], s["char_start"], s["char_end"], s["window"])
-        for s in json.loads(row["spec"])
-    )  # fmt: skip
-    return WorkItem(row["work_item_id"], row["grp"] or "", slices, int(row["input_tokens"] or 0))

@@ -47,6 +47,7 @@ def review(
     run_id: str = "run-1",
     force: bool = False,
     max_in_flight: int = 8,
+    scope: str = "simulator",
 ) -> Outcome:
     """Ingest, plan and dispatch as the flow does, without Prefect."""
     loaded = load_profile(profile)
@@ -54,7 +55,7 @@ def review(
     with Store(db) as store:
         local = LocalSource(source)
         ingest_source(local, store, IngestOptions(workers=1), run_id)
-        plan = plan_review(store, local.uri, loaded, force)
+        plan = plan_review(store, local.uri, loaded, force, scope)
 
         async def run() -> Outcome:
             async with DeepSeekClient(simulator.base_url, "sk-test", backoff_base=0.001,
@@ -72,6 +73,7 @@ def review(
                     gate,
                     clock,
                     max_in_flight,
+                    scope=scope,
                 )
                 statuses = await dispatcher.run(plan.items, plan.covering)
                 return Outcome(statuses, dispatcher.stats, gate)
@@ -144,7 +146,9 @@ def test_budget_stops_dispatch_before_the_cap(tmp_path: Path, contracts: Path):
     cap = first_item_worst * 1.5  # room for one request's reservation, not two
     gate = Gate(budget_usd=cap)
     with running_simulator() as simulator:
-        outcome = review(db, contracts, simulator, gate=gate, max_in_flight=1)
+        # Both items start at once: the second waits for the first's reservation to settle,
+        # then finds that its own worst case no longer fits.
+        outcome = review(db, contracts, simulator, gate=gate, max_in_flight=8)
     statuses = sorted(outcome.statuses.values())
     assert statuses == ["done", "pending"]
     spent = rows(db, "SELECT sum(cost_usd) FROM requests")[0][0]
@@ -188,3 +192,16 @@ def test_window_closing_mid_run_defers_and_the_next_night_finishes(tmp_path: Pat
     assert twice == []
     covered = rows(db, "SELECT count(DISTINCT doc_id) FROM document_reviews")[0][0]
     assert covered == 8
+
+
+def test_answers_and_reviews_of_one_backend_are_not_another_s(tmp_path: Path, contracts: Path):
+    db = tmp_path / "db.duckdb"
+    with running_simulator() as simulator:
+        first = review(db, contracts, simulator, scope="simulator")
+        real = review(db, contracts, simulator, run_id="run-2", scope="deepseek https://api.x")
+        again = review(db, contracts, simulator, run_id="run-3", scope="deepseek https://api.x")
+    assert first.stats.sent == real.stats.sent > 0
+    assert real.stats.reused == 0  # nothing the simulator answered passes for the API's answer
+    assert again.statuses == {}  # reviewed by that backend now
+    backends = rows(db, "SELECT DISTINCT backend FROM document_reviews ORDER BY 1")
+    assert backends == [("deepseek https://api.x",), ("simulator",)]
