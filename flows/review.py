@@ -25,7 +25,7 @@ from nightshift.backends import BackendName, open_backend, scope_for
 from nightshift.errors import RunStoppingError
 from nightshift.offpeak import utc_instant
 from nightshift.profiles import Profile, load_profile
-from nightshift.settings import Settings
+from nightshift.settings import DEFAULT_PRO_MODEL, Settings
 from tasks.dispatch import work_item_row
 from tasks.gate import Gate
 from tasks.plan import WorkItem
@@ -157,7 +157,7 @@ def _review(
         gate = Gate(options.budget_usd, options.off_peak_only, options.allow_peak, deadline)
         run = DispatchRun(plan, store, profile, backend, settings, run_id, gate, clock)
         status, reason = dispatch_all(run)
-        return _finish(store, run_id, status, reason, backend.label)
+        return _finish(store, run_id, status, reason, backend.label, settings.pro_model)
 
 
 def dispatch_all(run: DispatchRun) -> tuple[str, str | None]:
@@ -181,9 +181,14 @@ def dispatch_all(run: DispatchRun) -> tuple[str, str | None]:
 
 
 def _finish(
-    store: Store, run_id: str, status: str, reason: str | None, backend_label: str
+    store: Store,
+    run_id: str,
+    status: str,
+    reason: str | None,
+    backend_label: str,
+    pro_model: str = DEFAULT_PRO_MODEL,
 ) -> ReviewResult:
-    summary = report_run(store, run_id, status, backend_label, reason)
+    summary = report_run(store, run_id, status, backend_label, reason, pro_model)
     if status == "completed" and summary.totals["failed_items"]:
         status = "completed_with_failures"
     store.finish_run(run_id, status, reason, summary.as_dict())

@@ -236,6 +236,11 @@ def print_review(result: dict[str, Any]) -> None:
             f"{row['cost_usd'] or 0:.4f}",
         )
     console.print(by_model)
+    if s["cost_usd"] > 0:
+        console.print(
+            f"Saved ${s['peak_cost_usd'] - s['cost_usd']:.4f} versus peak prices and "
+            f"${s['all_pro_cost_usd'] - s['cost_usd']:.4f} versus sending everything to Pro."
+        )
     if s.get("status_reason"):
         console.print(f"[yellow]{result['status']}:[/] {s['status_reason']}")
 
@@ -301,7 +306,8 @@ def demo(db: DbOption = None) -> None:
 
     settings = Settings()
     db_path = db or settings.db_path
-    if settings.deepseek_api_key is not None:
+    key = settings.deepseek_api_key
+    if key is not None and key.get_secret_value().strip():
         backend = "deepseek"
         console.print("[bold]DEEPSEEK_API_KEY is set: the demo uses the real DeepSeek API.[/]")
     else:

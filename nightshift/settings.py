@@ -62,7 +62,5 @@ class Settings(BaseSettings):
     selfhosted_model: str = "deepseek-v4-flash"
     selfhosted_ready_seconds: float = 900.0  # weights load from NVMe before /health answers
 
-    # Dispatch: requests in flight at once (the client adapts down on 429), and the
-    # pricing/calendar data file when it is not the packaged one.
+    # Dispatch: requests in flight at once (the client adapts down on 429).
     max_in_flight: int = 32
-    pricing_file: Path | None = None

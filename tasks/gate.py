@@ -109,4 +109,3 @@ class Gate:
         if self.deadline is None:
             return False
         return next_window(now, self.calendar).start >= self.deadline
-

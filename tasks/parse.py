@@ -55,7 +55,7 @@ def parse_text_bytes(data: bytes, kind: DocKind, name: str) -> TextParse:
     if looks_binary(data):
         return TextParse(DocStatus.UNSUPPORTED, f"binary content (NUL bytes) in {name}")
     text, warning = decode_text(data)
-    # Form feed separates PDF pages in stored text; NUL cannot be stored. Neither is content.
+    # NUL cannot be stored and is never content; line endings are normalised to \n.
     text = text.replace("\x00", "").replace("\r\n", "\n").replace("\r", "\n")
     if not text.strip():
         return TextParse(DocStatus.EMPTY_TEXT, "only whitespace", warning=warning)

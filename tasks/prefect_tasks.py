@@ -144,9 +144,14 @@ def wait_until_ready(backend: Backend, timeout_seconds: float) -> list[str]:
 
 @task(name="report", cache_policy=NONE)
 def report_run(
-    store: Store, run_id: str, status: str, backend_label: str, reason: str | None
+    store: Store,
+    run_id: str,
+    status: str,
+    backend_label: str,
+    reason: str | None,
+    pro_model: str,
 ) -> RunSummary:
-    summary = summarize_run(store, run_id, status, backend_label, reason)
+    summary = summarize_run(store, run_id, status, backend_label, reason, pro_model)
     create_markdown_artifact(
         summary.markdown(), key="review-summary", description=f"nightshift review {run_id}"
     )

@@ -7,6 +7,7 @@ from importlib.resources import files
 from typing import Any
 
 from connectors.store import Store
+from nightshift.pricing import cost_usd
 
 SUMMARY_SQL = files("connectors").joinpath("sql", "run_summary.sql")
 
@@ -47,6 +48,9 @@ class RunSummary:
             f"{t['cache_hit_tokens']:,} | {t['cost_usd']:.4f} | {t['extractions']} | "
             f"{self.grounded_share:.0%} | {t['pending_items']} | {t['failed_items']} |",
             "",
+            f"Savings: ${t['peak_cost_usd'] - t['cost_usd']:.4f} versus peak prices, "
+            f"${t['all_pro_cost_usd'] - t['cost_usd']:.4f} versus sending everything to Pro.",
+            "",
             "| model | requests | prompt tokens | cache-hit tokens | cost USD | all off-peak |",
             "|---|---:|---:|---:|---:|---|",
         ]
@@ -59,13 +63,33 @@ class RunSummary:
         return "\n".join(lines)
 
 
+def price_comparisons(store: Store, run_id: str, pro_model: str) -> dict[str, float]:
+    """What the same billed tokens would have cost at peak prices, and all on Pro."""
+    rows = store.query(
+        "SELECT model, cache_hit_tokens, cache_miss_tokens, completion_tokens, started_at "
+        "FROM requests WHERE run_id = ? AND cost_usd > 0",
+        [run_id],
+    )
+    at_peak = all_pro = 0.0
+    for model, hit, miss, output, started in rows:
+        at_peak += cost_usd(model, hit, miss, output, started, period_kind="peak")
+        all_pro += cost_usd(pro_model, hit, miss, output, started)
+    return {"peak_cost_usd": round(at_peak, 6), "all_pro_cost_usd": round(all_pro, 6)}
+
+
 def summarize_run(
-    store: Store, run_id: str, status: str, backend: str, reason: str | None = None
+    store: Store,
+    run_id: str,
+    status: str,
+    backend: str,
+    reason: str | None = None,
+    pro_model: str = "deepseek-v4-pro",
 ) -> RunSummary:
     cursor = store.con.execute(SUMMARY_SQL.read_text(encoding="utf-8"), {"run_id": run_id})
     names = [column[0] for column in cursor.description]
     totals = dict(zip(names, cursor.fetchall()[0], strict=True))
     totals["cost_usd"] = float(totals["cost_usd"])
+    totals.update(price_comparisons(store, run_id, pro_model))
     by_model = store.query_dicts(
         "SELECT * EXCLUDE (run_id) FROM cost_by_run_model WHERE run_id = ? ORDER BY model",
         [run_id],
