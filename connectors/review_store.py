@@ -55,9 +55,7 @@ def review_candidates(
     sql = SQL.joinpath("review_candidates.sql").read_text(encoding="utf-8")
     params = {"source": source, "profile": profile, "version": version, "force": force,
               "backend": backend}  # fmt: skip
-    cursor = store.con.execute(sql, params)
-    names = [column[0] for column in cursor.description]
-    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    return store.query_dicts(sql, params)
 
 
 def successful_responses(store: Store, keys: Sequence[str]) -> dict[str, dict[str, Any]]:

@@ -90,16 +90,26 @@ class Store:
         try:
             columns = ", ".join(f'"{name}"' for name in rows.column_names)
             self.con.execute(f'INSERT INTO "{table}" ({columns}) SELECT {columns} FROM _incoming')
+        except duckdb.Error as exc:
+            raise StoreError(f"cannot write {table} in {self.path}: {exc}") from exc
         finally:
             self.con.unregister("_incoming")
 
     def query(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple[Any, ...]]:
-        return self.con.execute(sql, params or []).fetchall()
+        try:
+            return self.con.execute(sql, params or []).fetchall()
+        except duckdb.Error as exc:
+            raise StoreError(f"query failed on {self.path}: {exc}") from exc
 
-    def query_dicts(self, sql: str, params: Sequence[Any] | None = None) -> list[dict[str, Any]]:
-        cursor = self.con.execute(sql, params or [])
-        names = [column[0] for column in cursor.description]
-        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    def query_dicts(
+        self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None
+    ) -> list[dict[str, Any]]:
+        try:
+            cursor = self.con.execute(sql, params or [])
+            names = [column[0] for column in cursor.description]
+            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+        except duckdb.Error as exc:
+            raise StoreError(f"query failed on {self.path}: {exc}") from exc
 
     # -- documents ----------------------------------------------------------------------
 

@@ -36,7 +36,7 @@ def ingest_options(settings: Settings) -> IngestOptions:
         pdf_limits=PdfLimits(
             seconds_per_page=settings.pdf_seconds_per_page,
             min_seconds=settings.pdf_min_seconds,
-            page_seconds=settings.pdf_min_seconds,
+            page_seconds=settings.pdf_page_seconds,
             memory_mb=settings.pdf_memory_mb,
         ),
         workers=settings.workers,

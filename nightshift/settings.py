@@ -23,6 +23,7 @@ DEFAULT_MAX_FILE_BYTES = 256 * 1024 * 1024
 # limit grows with the page count instead of being one flat number per file.
 DEFAULT_PDF_SECONDS_PER_PAGE = 5.0
 DEFAULT_PDF_MIN_SECONDS = 60.0
+DEFAULT_PDF_PAGE_SECONDS = 60.0  # no single page may take longer
 DEFAULT_PDF_MEMORY_MB = 2048
 
 PdfEngine = Literal["pypdf", "pdfium"]
@@ -41,6 +42,7 @@ class Settings(BaseSettings):
     pdf_password: SecretStr | None = None
     pdf_seconds_per_page: float = DEFAULT_PDF_SECONDS_PER_PAGE
     pdf_min_seconds: float = DEFAULT_PDF_MIN_SECONDS
+    pdf_page_seconds: float = DEFAULT_PDF_PAGE_SECONDS
     pdf_memory_mb: int = DEFAULT_PDF_MEMORY_MB
     workers: int = Field(default_factory=lambda: os.cpu_count() or 1)
 

@@ -85,9 +85,7 @@ def summarize_run(
     reason: str | None = None,
     pro_model: str = "deepseek-v4-pro",
 ) -> RunSummary:
-    cursor = store.con.execute(SUMMARY_SQL.read_text(encoding="utf-8"), {"run_id": run_id})
-    names = [column[0] for column in cursor.description]
-    totals = dict(zip(names, cursor.fetchall()[0], strict=True))
+    totals = store.query_dicts(SUMMARY_SQL.read_text(encoding="utf-8"), {"run_id": run_id})[0]
     totals["cost_usd"] = float(totals["cost_usd"])
     totals.update(price_comparisons(store, run_id, pro_model))
     by_model = store.query_dicts(
