@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from importlib.resources import files
 from typing import Any
 
 import pyarrow as pa
 
-from connectors.store import Store
-
-SQL = files("connectors").joinpath("sql")
+from connectors.store import Store, sql_text
 
 REQUEST_SCHEMA = pa.schema([
     ("request_key", pa.string()), ("attempt", pa.int32()), ("run_id", pa.string()),
@@ -52,7 +49,7 @@ REVIEW_SCHEMA = pa.schema([
 def review_candidates(
     store: Store, source: str, profile: str, version: str, force: bool, backend: str
 ) -> list[dict[str, Any]]:
-    sql = SQL.joinpath("review_candidates.sql").read_text(encoding="utf-8")
+    sql = sql_text("review_candidates.sql")
     params = {"source": source, "profile": profile, "version": version, "force": force,
               "backend": backend}  # fmt: skip
     return store.query_dicts(sql, params)

@@ -9,8 +9,9 @@ reads the environment on its own.
 
 botocore's exceptions are translated here into the project's ``StorageError`` tree, each with a
 one-line message. A listing error aborts discovery; a fetch error that concerns one object
-(deleted meanwhile, denied, cut off mid-download) is an :class:`ObjectFetchError`, which
-:func:`problem_for` turns into a row so that the run goes on.
+(deleted meanwhile, denied, cut off mid-download) is an :class:`ObjectFetchError`, which the
+ingest stage lands as an ``unreadable`` row so that the run goes on (:func:`problem_for` says
+which row).
 """
 
 from __future__ import annotations

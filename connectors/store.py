@@ -23,6 +23,11 @@ from nightshift.errors import StoreError
 SQL_DIR = files("connectors").joinpath("sql")
 
 
+def sql_text(name: str) -> str:
+    """The text of ``connectors/sql/<name>``, the one place SQL files are read from."""
+    return SQL_DIR.joinpath(name).read_text(encoding="utf-8")
+
+
 def migrations() -> list[tuple[int, str]]:
     """(version, SQL) of every schema version shipped with the package, in order."""
     found = []

@@ -93,8 +93,10 @@ def review_corpus(
 ) -> dict[str, Any]:
     """Review SOURCE (a folder, a file or s3://bucket/prefix) with PROFILE into the DuckDB DB."""
     options = ReviewOptions(
-        source, profile, db, budget_usd, plan_only, force, backend, off_peak_only, allow_peak,
-        deadline, tuple(include or ()), tuple(exclude or ()), dict(simulator or {}),
+        source=source, profile=profile, db=db, budget_usd=budget_usd, plan_only=plan_only,
+        force=force, backend=backend, off_peak_only=off_peak_only, allow_peak=allow_peak,
+        deadline=deadline, include=tuple(include or ()), exclude=tuple(exclude or ()),
+        simulator=dict(simulator or {}),
     )  # fmt: skip
     return run_review(options, Settings()).as_dict()
 

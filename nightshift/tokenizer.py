@@ -29,11 +29,3 @@ def load_tokenizer() -> Tokenizer:
 def count_tokens(text: str) -> int:
     """Exact number of V4 tokens in ``text``, without special tokens."""
     return len(load_tokenizer().encode(text, add_special_tokens=False).ids)
-
-
-def count_tokens_batch(texts: list[str]) -> list[int]:
-    """Token counts of many texts at once; ``tokenizers`` spreads the batch over the cores."""
-    if not texts:
-        return []
-    encodings = load_tokenizer().encode_batch(texts, add_special_tokens=False)
-    return [len(encoding.ids) for encoding in encodings]

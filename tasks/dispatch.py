@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -134,7 +134,7 @@ class Dispatcher:
     models: ModelIds
     run_id: str
     views: dict[str, list[DocumentView]]  # work item id -> the document views it shows
-    indexes: dict[str, GroundingIndex]  # doc id -> grounding index
+    indexes: Mapping[str, GroundingIndex]  # doc id -> grounding index
     pricer: Pricer
     worst_case: WorstCase
     gate: Gate

@@ -110,9 +110,11 @@ def dispatch_batch(
                          backend.models.flash: settings.max_in_flight},
         ) as client:  # fmt: skip
             dispatcher = Dispatcher(
-                store, client, profile, backend.models, run.run_id, plan.views, plan.indexes,
-                pricer, worst_case, run.gate, run.clock, settings.max_in_flight, on_item_done,
-                backend.scope,
+                store=store, client=client, profile=profile, models=backend.models,
+                run_id=run.run_id, views=plan.views, indexes=plan.indexes, pricer=pricer,
+                worst_case=worst_case, gate=run.gate, clock=run.clock,
+                max_in_flight=settings.max_in_flight, on_item_done=on_item_done,
+                scope=backend.scope,
             )  # fmt: skip
             statuses = await dispatcher.run(batch, plan.covering)
             stats = dispatcher.stats

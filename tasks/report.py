@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from importlib.resources import files
 from typing import Any
 
-from connectors.store import Store
+from connectors.store import Store, sql_text
 from nightshift.pricing import cost_usd
-
-SUMMARY_SQL = files("connectors").joinpath("sql", "run_summary.sql")
 
 
 @dataclass(frozen=True)
@@ -85,7 +82,7 @@ def summarize_run(
     reason: str | None = None,
     pro_model: str = "deepseek-v4-pro",
 ) -> RunSummary:
-    totals = store.query_dicts(SUMMARY_SQL.read_text(encoding="utf-8"), {"run_id": run_id})[0]
+    totals = store.query_dicts(sql_text("run_summary.sql"), {"run_id": run_id})[0]
     totals["cost_usd"] = float(totals["cost_usd"])
     totals.update(price_comparisons(store, run_id, pro_model))
     by_model = store.query_dicts(

@@ -6,6 +6,7 @@ Plain functions over the store and the profile; ``flows/review.py`` composes the
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -32,12 +33,33 @@ MAX_UNIT_CHARS = 64_000  # a "line" longer than this is cut, so every window uni
 class ReviewPlan:
     items: list[WorkItem]
     views: dict[str, list[DocumentView]]  # item id -> views
-    indexes: dict[str, GroundingIndex]  # doc id -> grounding index
+    indexes: Mapping[str, GroundingIndex]  # doc id -> grounding index, built on first use
     covering: dict[str, set[str]]  # doc id -> ids of the items that cover it
     documents: int
     resumed_items: int = 0
     budget: Budget | None = None
     rejected: list[tuple[WorkItem, str]] = field(default_factory=list)
+
+
+class GroundingIndexes(Mapping[str, GroundingIndex]):
+    """Grounding indexes of a run's documents, each built the first time an answer about it is
+    checked: a plan-only run never builds one, and a deferred run only those it needed."""
+
+    def __init__(self, texts: dict[str, dict[str, Any]]) -> None:
+        self._texts = texts
+        self._built: dict[str, GroundingIndex] = {}
+
+    def __getitem__(self, doc_id: str) -> GroundingIndex:
+        if doc_id not in self._built:
+            text = self._texts[doc_id]
+            self._built[doc_id] = GroundingIndex(text["text"], tuple(text["page_starts"] or ()))
+        return self._built[doc_id]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._texts)
+
+    def __len__(self) -> int:
+        return len(self._texts)
 
 
 @dataclass
@@ -100,10 +122,7 @@ def plan_review(
         views[item.item_id] = [_view(piece, texts[piece.doc_id]) for piece in item.slices]
         for doc_id in item.doc_ids:
             covering.setdefault(doc_id, set()).add(item.item_id)
-    indexes = {
-        doc_id: GroundingIndex(texts[doc_id]["text"], tuple(texts[doc_id]["page_starts"] or ()))
-        for doc_id in covering
-    }
+    indexes = GroundingIndexes({doc_id: texts[doc_id] for doc_id in covering})
     resumed = sum(1 for item in items if item.item_id in pending)
     unplanned = [(single_item(document), reason) for document, reason in rejected]
     return ReviewPlan(items, views, indexes, covering, len(covering), resumed, budget, unplanned)
