@@ -18,6 +18,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from connectors.tables import Row, RunRow, to_arrow
 from nightshift.errors import StoreError
 
 SQL_DIR = files("connectors").joinpath("sql")
@@ -86,6 +87,11 @@ class Store:
                 raise StoreError(f"schema version {version} failed on {self.path}: {exc}") from exc
 
     # -- generic ------------------------------------------------------------------------
+
+    def append(self, rows: Sequence[Row]) -> None:
+        """Land ``rows`` (all of one table) in one bulk insert."""
+        if rows:
+            self.insert_arrow(rows[0].TABLE, to_arrow(rows))
 
     def insert_arrow(self, table: str, rows: pa.Table) -> None:
         """Append ``rows`` to ``table``; columns are matched by name."""
@@ -170,8 +176,8 @@ class Store:
 
     # -- runs ---------------------------------------------------------------------------
 
-    def start_run(self, run: dict[str, Any]) -> None:
-        self.insert_arrow("runs", pa.Table.from_pylist([run]))
+    def start_run(self, run: RunRow) -> None:
+        self.append([run])
 
     def mark_interrupted_runs(self) -> int:
         """Runs still 'running' when a new one starts were killed: DuckDB admits one writer,
@@ -189,4 +195,34 @@ class Store:
             "UPDATE runs SET finished_at = ?, status = ?, status_reason = ?, totals = ? "
             "WHERE run_id = ?",
             [utc_now(), status, reason, json.dumps(totals) if totals else None, run_id],
+        )
+
+    # -- review -------------------------------------------------------------------------
+
+    def review_candidates(
+        self, source: str, profile: str, version: str, force: bool, backend: str
+    ) -> list[dict[str, Any]]:
+        """Documents of ``source`` ready for review with this profile version by ``backend``."""
+        params = {"source": source, "profile": profile, "version": version, "force": force,
+                  "backend": backend}  # fmt: skip
+        return self.query_dicts(sql_text("review_candidates.sql"), params)
+
+    def successful_responses(self, keys: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """The stored answer of every key that already has one: such a key is never sent again."""
+        keys = list(keys)
+        if not keys:
+            return {}
+        rows = self.rows_for_keys(
+            "request_key", keys,
+            "SELECT DISTINCT ON (request_key) request_key, response, finish_reason, model "
+            "FROM requests JOIN _keys USING (request_key) WHERE status = 'ok' "
+            "ORDER BY request_key, finished_at",
+        )  # fmt: skip
+        return {row["request_key"]: row for row in rows}
+
+    def pending_work_items(self, profile: str, version: str) -> list[dict[str, Any]]:
+        return self.query_dicts(
+            "SELECT * FROM current_work_items WHERE profile = ? AND profile_version = ? "
+            "AND status = 'pending' ORDER BY updated_at, work_item_id",
+            [profile, version],
         )

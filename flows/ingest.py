@@ -9,6 +9,7 @@ from typing import Any
 
 from connectors.sources import open_source
 from connectors.store import Store, utc_now
+from connectors.tables import RunRow
 from nightshift.settings import Settings
 from tasks.ingest import IngestOptions, IngestSummary, ProgressCallback, ingest_source
 from tasks.pdf_pool import PdfLimits
@@ -54,8 +55,7 @@ def run_ingest(
     started = time.monotonic()
     source = open_source(uri, include, exclude, s3_endpoint_url=settings.s3_endpoint_url)
     with Store(settings.db_path) as store:
-        store.start_run({"run_id": run_id, "kind": "ingest", "source": source.uri,
-                         "started_at": utc_now(), "status": "running"})  # fmt: skip
+        store.start_run(RunRow(run_id, None, "ingest", None, None, source.uri, None, utc_now()))
         try:
             summary = ingest_source(source, store, ingest_options(settings), run_id, on_progress)
         except BaseException as exc:

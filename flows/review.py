@@ -17,9 +17,9 @@ from typing import Any
 from prefect import flow, get_run_logger
 from prefect.context import get_run_context
 
-from connectors.review_store import WORK_ITEM_SCHEMA, record
 from connectors.sources import Source, open_source
 from connectors.store import Store, utc_now
+from connectors.tables import RunRow
 from flows.ingest import ingest_options
 from nightshift.backends import BackendName, open_backend, scope_for
 from nightshift.errors import RunStoppingError
@@ -112,12 +112,11 @@ def run_review(
     deadline = utc_instant(options.deadline, "deadline") if options.deadline else None
     with Store(db_path) as store:
         store.mark_interrupted_runs()
-        store.start_run({
-            "run_id": run_id, "flow_run_id": _flow_run_id(), "kind": "review",
-            "profile": profile.name, "profile_version": profile.version, "source": source.uri,
-            "backend": "plan" if options.plan_only else options.backend,
-            "started_at": clock(), "status": "running", "budget_usd": options.budget_usd,
-        })  # fmt: skip
+        store.start_run(RunRow(
+            run_id, _flow_run_id(), "review", profile.name, profile.version, source.uri,
+            "plan" if options.plan_only else options.backend, clock(),
+            budget_usd=options.budget_usd,
+        ))  # fmt: skip
         try:
             return _review(store, run_id, source, profile, options, settings, deadline, clock)
         except BaseException as exc:
@@ -141,10 +140,10 @@ def _review(
     ingest_documents(source, store, ingest_options(settings), run_id)
     plan = plan_documents(store, source.uri, profile, options.force,
                           scope_for(options.backend, settings))  # fmt: skip
-    record(store, "work_items", [
+    store.append([
         work_item_row(item, run_id, profile, "failed", f"cannot be planned: {reason}", clock())
         for item, reason in plan.rejected
-    ], WORK_ITEM_SCHEMA)  # fmt: skip
+    ])  # fmt: skip
     if options.plan_only:
         models = ModelIds(settings.flash_model, settings.pro_model)
         report = price_work(plan, profile, models, clock())
@@ -211,7 +210,7 @@ def _leave_pending(
         for item in batch
         if item.item_id not in recorded
     ]
-    record(run.store, "work_items", rows, WORK_ITEM_SCHEMA)
+    run.store.append(rows)
 
 
 def _flow_run_id() -> str | None:

@@ -15,7 +15,7 @@ import json
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Protocol
 
 from connectors.deepseek_protocol import (
     AttemptRecord,
@@ -24,15 +24,8 @@ from connectors.deepseek_protocol import (
     Usage,
     request_key,
 )
-from connectors.review_store import (
-    EXTRACTION_SCHEMA,
-    REQUEST_SCHEMA,
-    REVIEW_SCHEMA,
-    WORK_ITEM_SCHEMA,
-    record,
-    successful_responses,
-)
 from connectors.store import Store
+from connectors.tables import ExtractionRow, RequestRow, ReviewRow, WorkItemRow
 from nightshift.errors import ModelAPIError, RunStoppingError
 from nightshift.offpeak import is_off_peak
 from nightshift.profiles import FieldSpec, Profile
@@ -231,7 +224,7 @@ class Dispatcher:
         await self._run_pass(escalated, views, depth)
 
     async def _send_or_reuse(self, planned: PlannedRequest) -> ChatResult:
-        stored = successful_responses(self.store, [planned.key]).get(planned.key)
+        stored = self.store.successful_responses([planned.key]).get(planned.key)
         if stored is not None:
             self.stats.reused += 1
             return ChatResult(stored["response"] or "", None, stored["finish_reason"], Usage(),
@@ -298,27 +291,27 @@ class Dispatcher:
                                    usage.prompt_cache_miss_tokens, usage.completion_tokens,
                                    attempt.started_at, period_kind=kind)  # fmt: skip
             total += cost
-            rows.append({
-                "request_key": planned.key, "attempt": attempt.attempt, "run_id": self.run_id,
-                "work_item_id": planned.item.item_id, "pass_index": planned.pass_index,
-                "doc_ids": list(planned.item.doc_ids), "fields": [f.name for f in planned.fields],
-                "model": planned.route.model, "reasoning_effort": planned.route.reasoning_effort,
-                "thinking": planned.route.thinking, "route_reason": planned.route.reason,
-                "escalated_from": planned.escalated_from, "started_at": attempt.started_at,
-                "finished_at": attempt.finished_at, "status": attempt.outcome,
-                "http_status": attempt.http_status, "error": attempt.error,
-                "finish_reason": result.finish_reason if ok else None,
-                "prompt_tokens": usage.prompt_tokens if usage else None,
-                "cache_hit_tokens": usage.prompt_cache_hit_tokens if usage else None,
-                "cache_miss_tokens": usage.prompt_cache_miss_tokens if usage else None,
-                "completion_tokens": usage.completion_tokens if usage else None,
-                "reasoning_tokens": usage.reasoning_tokens if usage else None,
-                "predicted_cache_hit_tokens": planned.predicted_cache_hit_tokens,
-                "cost_usd": cost, "started_off_peak": started_off,
-                "finished_off_peak": finished_off, "off_peak": started_off and finished_off,
-                "response": result.content if ok else None, "backend": self.scope,
-            })  # fmt: skip
-        record(self.store, "requests", rows, REQUEST_SCHEMA)
+            rows.append(RequestRow(
+                request_key=planned.key, attempt=attempt.attempt, run_id=self.run_id,
+                work_item_id=planned.item.item_id, pass_index=planned.pass_index,
+                doc_ids=list(planned.item.doc_ids), fields=[f.name for f in planned.fields],
+                model=planned.route.model, reasoning_effort=planned.route.reasoning_effort,
+                thinking=planned.route.thinking, route_reason=planned.route.reason,
+                escalated_from=planned.escalated_from, started_at=attempt.started_at,
+                finished_at=attempt.finished_at, status=attempt.outcome,
+                http_status=attempt.http_status, error=attempt.error,
+                finish_reason=result.finish_reason if ok and result else None,
+                prompt_tokens=usage.prompt_tokens if usage else None,
+                cache_hit_tokens=usage.prompt_cache_hit_tokens if usage else None,
+                cache_miss_tokens=usage.prompt_cache_miss_tokens if usage else None,
+                completion_tokens=usage.completion_tokens if usage else None,
+                reasoning_tokens=usage.reasoning_tokens if usage else None,
+                predicted_cache_hit_tokens=planned.predicted_cache_hit_tokens,
+                cost_usd=cost, started_off_peak=started_off,
+                finished_off_peak=finished_off, off_peak=started_off and finished_off,
+                response=result.content if ok and result else None, backend=self.scope,
+            ))  # fmt: skip
+        self.store.append(rows)
         return total
 
     def _land(self, planned: PlannedRequest, check: AnswerCheck) -> None:
@@ -332,24 +325,24 @@ class Dispatcher:
             rows.append(self._extraction_row(planned, extraction, now))
             self.stats.extractions += 1
             self.stats.grounded += extraction.grounded
-        record(self.store, "extractions", rows, EXTRACTION_SCHEMA)
+        self.store.append(rows)
 
     def _extraction_row(
         self, planned: PlannedRequest, e: Extraction, now: datetime
-    ) -> dict[str, Any]:
-        return {
-            "run_id": self.run_id, "doc_id": e.doc_id, "request_key": planned.key,
-            "work_item_id": planned.item.item_id, "profile": self.profile.name,
-            "profile_version": self.profile.version, "field": e.field,
-            "value": json.dumps(e.value, ensure_ascii=False), "quote": e.quote,
-            "char_start": e.char_start, "char_end": e.char_end, "page": e.page, "file": e.file,
-            "line": e.line, "grounded": e.grounded, "match": e.match, "window": e.window,
-            "model": planned.route.model, "backend": self.scope, "created_at": now,
-        }  # fmt: skip
+    ) -> ExtractionRow:
+        return ExtractionRow(
+            run_id=self.run_id, doc_id=e.doc_id, request_key=planned.key,
+            work_item_id=planned.item.item_id, profile=self.profile.name,
+            profile_version=self.profile.version, field=e.field,
+            value=json.dumps(e.value, ensure_ascii=False), quote=e.quote,
+            char_start=e.char_start, char_end=e.char_end, page=e.page, file=e.file,
+            line=e.line, grounded=e.grounded, match=e.match, window=e.window,
+            model=planned.route.model, backend=self.scope, created_at=now,
+        )  # fmt: skip
 
     def _record_item(self, item: WorkItem, status: str, reason: str | None) -> None:
         row = work_item_row(item, self.run_id, self.profile, status, reason, self.clock())
-        record(self.store, "work_items", [row], WORK_ITEM_SCHEMA)
+        self.store.append([row])
 
     def _record_reviews(self, item: WorkItem, covering: dict[str, set[str]]) -> None:
         """A document is reviewed once every item covering it is done, in this run or an
@@ -364,13 +357,13 @@ class Dispatcher:
         mine = (self.profile.name, self.profile.version, "done")
         done = {r["work_item_id"] for r in rows
                 if (r["profile"], r["profile_version"], r["status"]) == mine}  # fmt: skip
-        rows = [
-            {"doc_id": doc_id, "profile": self.profile.name, "backend": self.scope,
-             "profile_version": self.profile.version, "run_id": self.run_id, "reviewed_at": now}
+        reviews = [
+            ReviewRow(doc_id, self.profile.name, self.profile.version, self.run_id, now,
+                      self.scope)
             for doc_id in item.doc_ids
             if covering.get(doc_id, {item.item_id}) <= done
         ]  # fmt: skip
-        record(self.store, "document_reviews", rows, REVIEW_SCHEMA)
+        self.store.append(reviews)
 
 
 async def gather_all(coroutines: Iterable[Awaitable[object]]) -> None:
@@ -389,19 +382,19 @@ async def gather_all(coroutines: Iterable[Awaitable[object]]) -> None:
 
 def work_item_row(
     item: WorkItem, run_id: str, profile: Profile, status: str, reason: str | None, now: datetime
-) -> dict[str, Any]:
+) -> WorkItemRow:
     spec = [
         {"doc_id": s.doc_id, "relpath": s.relpath, "kind": str(s.kind), "tokens": s.tokens,
          "unit_start": s.unit_start, "unit_end": s.unit_end, "char_start": s.char_start,
          "char_end": s.char_end, "window": s.window}
         for s in item.slices
     ]  # fmt: skip
-    return {
-        "work_item_id": item.item_id, "run_id": run_id, "profile": profile.name,
-        "profile_version": profile.version, "grp": item.group, "doc_ids": list(item.doc_ids),
-        "spec": json.dumps(spec), "input_tokens": item.input_tokens, "status": status,
-        "status_reason": reason, "updated_at": now,
-    }  # fmt: skip
+    return WorkItemRow(
+        work_item_id=item.item_id, run_id=run_id, profile=profile.name,
+        profile_version=profile.version, grp=item.group, doc_ids=list(item.doc_ids),
+        spec=json.dumps(spec), input_tokens=item.input_tokens, status=status,
+        status_reason=reason, updated_at=now,
+    )  # fmt: skip
 
 
 def _escalation_reason(check: AnswerCheck) -> str:

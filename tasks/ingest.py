@@ -22,6 +22,7 @@ import pyarrow as pa
 from connectors.paths import kind_of
 from connectors.sources import Source
 from connectors.store import Store, utc_now
+from connectors.tables import DocumentRow, DocumentTextRow
 from nightshift.errors import ObjectFetchError, StorageError
 from nightshift.models import DocKind, DocStatus, DocumentRef, ParsedDocument
 from tasks.count import count_documents
@@ -299,9 +300,8 @@ class _Ingest:
                     "page_token_starts": list(count.page_token_starts) or None,
                     "tokens": count.tokens, "created_at": self.now,
                 })  # fmt: skip
-        self.store.insert_arrow("documents", pa.Table.from_pylist(self.rows, DOCUMENT_SCHEMA))
-        if texts:
-            self.store.insert_arrow("document_texts", pa.Table.from_pylist(texts, TEXT_SCHEMA))
+        self.store.append([DocumentRow(**row) for row in self.rows])
+        self.store.append([DocumentTextRow(**text) for text in texts])
         if self.touched:
             keys = pa.Table.from_pylist(self.touched, TOUCH_SCHEMA)
             self.store.touch_documents(keys, self.now, self.run_id)
@@ -316,20 +316,6 @@ class _Ingest:
             self.on_progress(IngestProgress(done, self.files_seen, current))
 
 
-DOCUMENT_SCHEMA = pa.schema([
-    ("doc_id", pa.string()), ("uri", pa.string()), ("relpath", pa.string()),
-    ("source", pa.string()), ("kind", pa.string()), ("bytes", pa.int64()),
-    ("pages", pa.int32()), ("lines", pa.int32()), ("tokens", pa.int64()),
-    ("status", pa.string()), ("status_reason", pa.string()), ("parser", pa.string()),
-    ("etag", pa.string()), ("modified_at", pa.timestamp("us", tz="UTC")),
-    ("first_seen", pa.timestamp("us", tz="UTC")), ("last_seen", pa.timestamp("us", tz="UTC")),
-    ("last_run_id", pa.string()),
-])  # fmt: skip
-TEXT_SCHEMA = pa.schema([
-    ("doc_id", pa.string()), ("text", pa.string()), ("page_starts", pa.list_(pa.int32())),
-    ("page_token_starts", pa.list_(pa.int32())), ("tokens", pa.int64()),
-    ("created_at", pa.timestamp("us", tz="UTC")),
-])  # fmt: skip
 TOUCH_SCHEMA = pa.schema([("uri", pa.string()), ("doc_id", pa.string())])
 
 

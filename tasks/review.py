@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from connectors.review_store import pending_work_items, review_candidates
 from connectors.store import Store
 from nightshift.models import DocKind
 from nightshift.pricing import quote_usd
@@ -102,7 +101,7 @@ def plan_review(
     spent) is planned into the same items with the same request keys: answers already in the
     ledger are reused, and those items go first.
     """
-    candidates = review_candidates(store, source, profile.name, profile.version, force, backend)
+    candidates = store.review_candidates(source, profile.name, profile.version, force, backend)
     by_id = {row["doc_id"]: row for row in candidates}
     texts = store.load_texts(by_id)
     budget = Budget.for_request(
@@ -113,8 +112,8 @@ def plan_review(
                if doc_id in texts]  # fmt: skip
     rejected: list[tuple[PlanDocument, str]] = []
     items = plan_work(planned, budget, whole_source=profile.task == "findings", rejected=rejected)
-    pending = {row["work_item_id"] for row in pending_work_items(store, profile.name,
-                                                                  profile.version)}  # fmt: skip
+    pending = {row["work_item_id"]
+               for row in store.pending_work_items(profile.name, profile.version)}  # fmt: skip
     items.sort(key=lambda item: item.item_id not in pending)  # stable: pending first
     views: dict[str, list[DocumentView]] = {}
     covering: dict[str, set[str]] = {}
