@@ -22,6 +22,7 @@ from connectors.tables import Row, RunRow, to_arrow
 from nightshift.errors import StoreError
 
 SQL_DIR = files("connectors").joinpath("sql")
+MEMORY = ":memory:"
 
 
 def sql_text(name: str) -> str:
@@ -49,11 +50,44 @@ class Store:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            if str(path) != MEMORY:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
             self.con = duckdb.connect(str(self.path))
         except (duckdb.Error, OSError) as exc:
-            raise StoreError(f"cannot open database {self.path}: {exc}") from exc
+            raise StoreError(f"cannot open database {self.path}: {_one_line(exc)}") from exc
         self.migrate()
+        # DuckDB admits one writing process, so a run still 'running' when the database opens
+        # for writing belongs to a process that died: whichever command opens it next says so.
+        self.mark_interrupted_runs()
+
+    @classmethod
+    def scratch_copy(cls, path: str | Path) -> Store:
+        """An in-memory database seeded from the file at ``path``, which is only read: a plan
+        ingests and plans in it, so it neither writes the file nor waits for its write lock."""
+        store = cls(MEMORY)
+        path = Path(path)
+        if not path.exists():
+            return store
+        try:
+            store.con.execute("ATTACH ? AS saved (READ_ONLY)", [str(path)])
+        except duckdb.Error as exc:
+            store.close()
+            raise StoreError(f"cannot read database {path}: {_one_line(exc)}") from exc
+        try:
+            for table in ("runs", "documents", "work_items", "document_reviews"):
+                store.con.execute(
+                    f'INSERT INTO main."{table}" BY NAME SELECT * FROM saved."{table}"'
+                )
+            # Texts are the bulk of a database: copy only those of documents still present.
+            store.con.execute(
+                "INSERT INTO main.document_texts BY NAME SELECT * FROM saved.document_texts "
+                "WHERE doc_id IN (SELECT doc_id FROM saved.documents)"
+            )
+        except duckdb.Error as exc:
+            raise StoreError(f"cannot read database {path}: {_one_line(exc)}") from exc
+        finally:
+            store.con.execute("DETACH saved")
+        return store
 
     def __enter__(self) -> Store:
         return self
@@ -180,8 +214,7 @@ class Store:
         self.append([run])
 
     def mark_interrupted_runs(self) -> int:
-        """Runs still 'running' when a new one starts were killed: DuckDB admits one writer,
-        so no other run can be using this database now."""
+        """Mark runs still 'running' as interrupted (see ``__init__``)."""
         rows = self.query(
             "UPDATE runs SET status = 'interrupted', status_reason = 'the process ended "
             "before the run finished' WHERE status = 'running' RETURNING run_id"
@@ -226,3 +259,43 @@ class Store:
             "AND status = 'pending' ORDER BY updated_at, work_item_id",
             [profile, version],
         )
+
+    def work_items_of_run(self, run_id: str) -> set[str]:
+        rows = self.query("SELECT DISTINCT work_item_id FROM work_items WHERE run_id = ?", [run_id])
+        return {row[0] for row in rows}
+
+    def done_work_items(self, item_ids: Iterable[str], profile: str, version: str) -> set[str]:
+        """Which of ``item_ids`` are done for this profile version, in any run."""
+        rows = self.rows_for_keys(
+            "work_item_id", item_ids,
+            "SELECT work_item_id, status, profile, profile_version FROM current_work_items "
+            "JOIN _keys USING (work_item_id)",
+        )  # fmt: skip
+        wanted = (profile, version, "done")
+        return {
+            r["work_item_id"]
+            for r in rows
+            if (r["profile"], r["profile_version"], r["status"]) == wanted
+        }
+
+    def ingest_totals(self, run_id: str) -> list[dict[str, Any]]:
+        """Files, pages, tokens and bytes by kind and status, of the files an ingest run saw."""
+        return self.query_dicts(
+            "SELECT kind, status, count(*) AS files, sum(pages) AS pages, sum(tokens) AS tokens, "
+            "sum(bytes) AS bytes FROM documents WHERE last_run_id = ? "
+            "GROUP BY ALL ORDER BY kind, status",
+            [run_id],
+        )
+
+    def count_ok_documents(self, source: str) -> int:
+        """Distinct parsed contents of ``source`` (what a review of it could cover)."""
+        rows = self.query(
+            "SELECT count(DISTINCT doc_id) FROM current_documents "
+            "WHERE source = ? AND status = 'ok' AND doc_id IS NOT NULL",
+            [source],
+        )
+        return int(rows[0][0])
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())

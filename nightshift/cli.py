@@ -6,12 +6,11 @@ from __future__ import annotations
 import logging
 import os
 import sys
-import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -19,8 +18,16 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from nightshift.errors import ConfigError, NightshiftError, RunStoppingError
+from nightshift.models import RunStatus
 from nightshift.progress import ProgressEvent, ProgressHook, progress_hook
 from nightshift.settings import PdfEngine, Settings
+
+if TYPE_CHECKING:
+    from flows.pipelines import ReviewResult
+    from nightshift.options import ReviewOptions
+    from tasks.price import PlanReport
+
+T = TypeVar("T")
 
 # Without a server, each command starts Prefect's ephemeral API, which needs longer than its
 # 20 s default on a busy two-core machine; and nothing here should phone home.
@@ -50,24 +57,72 @@ def fail(message: str, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
-def run_guarded(call):  # type: ignore[no-untyped-def]
-    """Run library code, turning the project's exceptions into one-line errors and exit codes."""
+VERBOSE = {"on": False}  # set by --verbose: tracebacks instead of one-line errors
+
+
+def run_guarded(call: Callable[[], T]) -> T:
+    """Run library code, turning the project's exceptions into one-line errors and exit codes
+    (2: configuration, 3: the run was stopped by the API, 1: anything else)."""
     try:
         return call()
     except ConfigError as exc:
+        if VERBOSE["on"]:
+            raise
         raise fail(str(exc), 2) from None
     except RunStoppingError as exc:
+        if VERBOSE["on"]:
+            raise
         raise fail(str(exc), 3) from None
     except NightshiftError as exc:
+        if VERBOSE["on"]:
+            raise
         raise fail(str(exc), 1) from None
+    except (KeyboardInterrupt, typer.Exit):
+        raise
+    except Exception as exc:
+        if VERBOSE["on"]:
+            raise
+        raise fail(f"{type(exc).__name__}: {exc} (run with --verbose for the traceback)") from None
 
 
 @app.callback()
-def main(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> None:
+def main(
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Log progress and show tracebacks")
+    ] = False,
+) -> None:
+    VERBOSE["on"] = verbose
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+
+
+def tracked(prefect: bool | None) -> bool:
+    """Run as a tracked Prefect flow run? ``--prefect``/``--no-prefect`` decide; by default
+    only when ``PREFECT_API_URL`` is set (read from the environment: importing Prefect to ask
+    would cost seconds)."""
+    if prefect is not None:
+        return prefect
+    return bool(os.environ.get("PREFECT_API_URL"))
+
+
+def say_prefect_mode() -> None:
+    if not os.environ.get("PREFECT_API_URL"):
+        err_console.print(
+            "[dim]Tracking this run in Prefect: no PREFECT_API_URL is set, so Prefect starts a "
+            "temporary local server for it (ephemeral mode).[/]"
+        )
+
+
+PrefectOption = Annotated[
+    bool | None,
+    typer.Option(
+        "--prefect/--no-prefect",
+        help="Run as a tracked Prefect flow run (default: only when PREFECT_API_URL is set)",
+        show_default=False,
+    ),
+]
 
 
 @app.command()
@@ -80,10 +135,10 @@ def ingest(
         PdfEngine | None, typer.Option(help="pypdf (default) or pdfium (needs the pdfium extra)")
     ] = None,
     max_file_mb: Annotated[float | None, typer.Option(help="Skip files larger than this")] = None,
+    prefect: PrefectOption = None,
 ) -> None:
     """Discover, parse and count every file of SOURCE and land one row per file in DuckDB."""
-    from flows.ingest import run_ingest
-    from tasks.ingest import IngestProgress
+    from flows.preflight import check_database, check_source
 
     settings = Settings()
     overrides = {
@@ -92,15 +147,23 @@ def ingest(
         "max_file_bytes": int(max_file_mb * 1e6) if max_file_mb else None,
     }
     settings = settings.model_copy(update={k: v for k, v in overrides.items() if v is not None})
-    run_id = f"ingest-{uuid.uuid4().hex[:12]}"
+    run_guarded(lambda: (check_source(source), check_database(settings.db_path, False)))
     with progress_bar() as show:
+        token = progress_hook.set(show)
+        try:
+            if tracked(prefect):
+                say_prefect_mode()
+                from flows.ingest import ingest_corpus
 
-        def on_progress(event: IngestProgress) -> None:
-            show(ProgressEvent("ingest", event.files_done, event.files_seen, event.current))
+                report = run_guarded(
+                    lambda: ingest_corpus(source, str(settings.db_path), include, exclude)
+                )
+            else:
+                from flows.pipelines import ingest_pipeline
 
-        report = run_guarded(
-            lambda: run_ingest(source, settings, run_id, include, exclude, on_progress)
-        )
+                report = run_guarded(lambda: ingest_pipeline(source, settings, include, exclude))
+        finally:
+            progress_hook.reset(token)
     table = Table(title=f"{report.files} files from {source} ({report.seconds:.1f} s)")
     for column in ("kind", "status", "files", "pages", "tokens", "MB"):
         table.add_column(column, justify="right" if column not in ("kind", "status") else "left")
@@ -121,7 +184,9 @@ def review(
     source: Annotated[str, typer.Argument(help="A folder, a file, or s3://bucket/prefix")],
     profile: Annotated[str, typer.Option(help="legal, codebase, or a profile .yaml")] = "legal",
     db: DbOption = None,
-    plan: Annotated[bool, typer.Option("--plan", help="Price the run; send nothing")] = False,
+    plan: Annotated[
+        bool, typer.Option("--plan", help="Price the run; send nothing, write nothing")
+    ] = False,
     backend: Annotated[
         str, typer.Option(help="deepseek (needs DEEPSEEK_API_KEY), simulator or selfhosted")
     ] = "deepseek",
@@ -133,28 +198,40 @@ def review(
     allow_peak: Annotated[bool, typer.Option(help="With --off-peak-only: go on at peak")] = False,
     include: Annotated[list[str], typer.Option(help="Glob to include (repeatable)")] = [],  # noqa: B006
     exclude: Annotated[list[str], typer.Option(help="Glob to exclude (repeatable)")] = [],  # noqa: B006
+    prefect: PrefectOption = None,
 ) -> None:
     """Review SOURCE with a profile and land grounded extractions in DuckDB."""
-    parameters = {
-        "source": source, "profile": profile, "db": str(db) if db else None,
-        "budget_usd": budget, "plan_only": plan, "force": force, "backend": backend,
-        "off_peak_only": off_peak_only, "allow_peak": allow_peak,
-        "include": include, "exclude": exclude,
-    }  # fmt: skip
-    result = run_review_flow(parameters)
+    from flows.preflight import review_options
+
+    settings = Settings()
+    options = run_guarded(
+        lambda: review_options(
+            settings, source=source, profile=profile, db=str(db) if db else None,
+            budget_usd=budget, plan_only=plan, force=force, backend=backend,
+            off_peak_only=off_peak_only, allow_peak=allow_peak, include=tuple(include),
+            exclude=tuple(exclude),
+        )
+    )  # fmt: skip
+    result = run_review(options, settings, track=tracked(prefect) and not plan)
     print_review(result)
-    if result["status"] == "failed":
-        raise fail(result["summary"].get("status_reason") or "the run failed", 3)
+    if result.status == RunStatus.FAILED:
+        reason = result.summary.status_reason if result.summary else None
+        raise fail(reason or "the run failed", 3)
 
 
-def run_review_flow(parameters: dict[str, Any]) -> dict[str, Any]:
-    """Run the review flow (Prefect's ephemeral mode when no server is set), drawing progress."""
-    from flows.review import review_corpus
-
+def run_review(options: ReviewOptions, settings: Settings, track: bool) -> ReviewResult:
+    """Run the review pipeline, as a tracked Prefect flow run when ``track``, drawing progress."""
     with progress_bar() as show:
         token = progress_hook.set(show)
         try:
-            return run_guarded(lambda: review_corpus(**parameters))
+            if track:
+                say_prefect_mode()
+                from flows.review import review_corpus
+
+                return run_guarded(lambda: review_corpus(**options.model_dump()))
+            from flows.pipelines import review_pipeline
+
+            return run_guarded(lambda: review_pipeline(options, settings))
         finally:
             progress_hook.reset(token)
 
@@ -180,110 +257,57 @@ def progress_bar() -> Iterator[ProgressHook]:
         yield show
 
 
-def print_review(result: dict[str, Any]) -> None:
-    if result["plan"] is not None:
-        print_plan(result["plan"])
+def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    table = Table(title=title)
+    for index, column in enumerate(columns):
+        table.add_column(column, justify="left" if index == 0 and column == "model" else "right")
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
+
+
+def print_review(result: ReviewResult) -> None:
+    from tasks.report import BY_MODEL_COLUMNS, SUMMARY_COLUMNS
+
+    if result.plan is not None:
+        print_plan(result.plan, result.skipped)
         return
-    s = result["summary"]
-    console.print(f"[bold]Backend:[/] {result['backend']}")
-    table = Table(title=f"review {result['run_id']}: {result['status']}")
-    for column in (
-        "documents",
-        "work items",
-        "requests",
-        "prompt tokens",
-        "cache-hit tokens",
-        "cost USD",
-        "extractions",
-        "grounded",
-        "failed items",
-        "pending items",
-    ):
-        table.add_column(column, justify="right")
-    grounded = s["grounded"] / s["extractions"] if s["extractions"] else 0.0
-    table.add_row(
-        str(s["documents"]),
-        str(s["work_items"]),
-        str(s["requests"]),
-        f"{s['prompt_tokens']:,}",
-        f"{s['cache_hit_tokens']:,}",
-        f"{s['cost_usd']:.4f}",
-        str(s["extractions"]),
-        f"{grounded:.0%}",
-        str(s["failed_items"]),
-        str(s["pending_items"]),
-    )
-    console.print(table)
-    by_model = Table(title="requests by model")
-    for column in (
-        "model",
-        "requests",
-        "attempts",
-        "prompt tokens",
-        "cache-hit",
-        "output",
-        "cost USD",
-    ):
-        by_model.add_column(column, justify="left" if column == "model" else "right")
-    for row in s["by_model"]:
-        by_model.add_row(
-            row["model"],
-            str(row["requests"]),
-            str(row["attempts"]),
-            f"{row['prompt_tokens'] or 0:,}",
-            f"{row['cache_hit_tokens'] or 0:,}",
-            f"{row['completion_tokens'] or 0:,}",
-            f"{row['cost_usd'] or 0:.4f}",
-        )
-    console.print(by_model)
-    if s["cost_usd"] > 0:
+    summary = result.summary
+    assert summary is not None
+    console.print(f"[bold]Backend:[/] {result.backend}")
+    if summary.totals["documents"] == 0 and result.skipped:
         console.print(
-            f"Saved ${s['peak_cost_usd'] - s['cost_usd']:.4f} versus peak prices and "
-            f"${s['all_pro_cost_usd'] - s['cost_usd']:.4f} versus sending everything to Pro."
+            f"{result.skipped} documents already reviewed with this profile version, skipped "
+            "(--force reviews them again); nothing was sent."
         )
-    if s.get("status_reason"):
-        console.print(f"[yellow]{result['status']}:[/] {s['status_reason']}")
+        return
+    print_table(f"review {result.run_id}: {result.status}", SUMMARY_COLUMNS,
+                [summary.totals_row()])  # fmt: skip
+    print_table("requests by model", BY_MODEL_COLUMNS, summary.by_model_rows())
+    if (savings := summary.savings_line()) is not None:
+        console.print(savings)
+    if result.skipped:
+        console.print(f"{result.skipped} documents already reviewed earlier were skipped.")
+    if summary.status_reason:
+        console.print(f"[yellow]{result.status}:[/] {summary.status_reason}")
 
 
-def print_plan(report: dict[str, Any]) -> None:
-    table = Table(title="plan: nothing was sent")
-    for column in (
-        "model",
-        "requests",
-        "prompt tokens",
-        "predicted cache-hit",
-        "output (est.)",
-        "USD off-peak",
-        "USD peak",
-    ):
-        table.add_column(column, justify="left" if column == "model" else "right")
-    for model, row in sorted(report["by_model"].items()):
-        table.add_row(
-            model,
-            f"{row['requests']:.0f}",
-            f"{row['prompt_tokens']:,.0f}",
-            f"{row['cache_hit_tokens']:,.0f}",
-            f"{row['output_tokens']:,.0f}",
-            f"{row['off_peak_usd']:.4f}",
-            f"{row['peak_usd']:.4f}",
+def print_plan(report: PlanReport, skipped: int) -> None:
+    from tasks.price import PLAN_COLUMNS, plan_rows
+
+    print_table("plan: nothing was sent", PLAN_COLUMNS, plan_rows(report))
+    console.print(
+        f"{report.documents} documents in {report.work_items} work items ({report.windows} "
+        f"windows); expected cache-hit share {report.cache_hit_share:.1%}"
+        + (f"; {skipped} documents already reviewed, skipped" if skipped else "")
+    )
+    hosted = report.selfhosted
+    if hosted:
+        console.print(
+            f"Self-hosted instead: ${hosted['usd']:.2f} for {hosted['billed_node_hours']:.2f} "
+            f"billed node-hours ({hosted['wall_clock_hours']:.2f} h wall clock), assuming "
+            f"{hosted['assumptions']}."
         )
-    r = report
-    table.add_row(
-        "total", str(r["requests"]), f"{r['prompt_tokens']:,}",
-        f"{r['predicted_cache_hit_tokens']:,}", f"{r['expected_output_tokens']:,}",
-        f"{r['off_peak_usd']:.4f}", f"{r['peak_usd']:.4f}", style="bold",
-    )  # fmt: skip
-    console.print(table)
-    console.print(
-        f"{r['documents']} documents in {r['work_items']} work items ({r['windows']} windows); "
-        f"expected cache-hit share {r['cache_hit_share']:.1%}"
-    )
-    hosted = r["selfhosted"]
-    console.print(
-        f"Self-hosted instead: ${hosted['usd']:.2f} for {hosted['billed_node_hours']:.2f} "
-        f"billed node-hours ({hosted['wall_clock_hours']:.2f} h wall clock), assuming "
-        f"{hosted['assumptions']}."
-    )
 
 
 DEMO_QUERIES = {
@@ -300,9 +324,10 @@ DEMO_QUERIES = {
 
 
 @app.command()
-def demo(db: DbOption = None) -> None:
+def demo(db: DbOption = None, prefect: PrefectOption = True) -> None:
     """Review sample_data/ (contracts with `legal`, the codebase with `codebase`) and query it."""
     from connectors.store import Store
+    from flows.preflight import review_options
 
     settings = Settings()
     db_path = db or settings.db_path
@@ -322,10 +347,9 @@ def demo(db: DbOption = None) -> None:
         ("sample_data/codebase", "codebase"),
     ):
         console.rule(f"nightshift review {source} --profile {profile} --backend {backend}")
-        result = run_review_flow(
-            {"source": source, "profile": profile, "db": str(db_path), "backend": backend}
-        )
-        print_review(result)
+        values = {"source": source, "profile": profile, "db": str(db_path), "backend": backend}
+        options = run_guarded(lambda: review_options(settings, **values))  # noqa: B023
+        print_review(run_review(options, settings, track=bool(prefect)))
     with Store(db_path) as store:
         for question, sql in DEMO_QUERIES.items():
             console.rule(question)
@@ -355,15 +379,16 @@ def windows(
     from nightshift.offpeak import format_windows
 
     rows = run_guarded(lambda: format_windows(datetime.now(UTC), count, tz))
+    local = tz.upper() != "UTC"  # the same columns twice say nothing
+    columns = ["start UTC", "end UTC"] + ([f"start {tz}", f"end {tz}"] if local else [])
     table = Table(title="DeepSeek off-peak windows (from the packaged calendar)")
-    for column in ("start UTC", "end UTC", f"start {tz}", f"end {tz}", "hours", "rule"):
+    for column in (*columns, "hours", "rule"):
         table.add_column(column)
     for row in rows:
-        table.add_row(
-            f"{row.start_utc:%a %Y-%m-%d %H:%M}", f"{row.end_utc:%a %Y-%m-%d %H:%M}",
-            f"{row.start_local:%a %H:%M}", f"{row.end_local:%a %H:%M}",
-            f"{row.duration.total_seconds() / 3600:.1f}", row.rule,
-        )  # fmt: skip
+        cells = [f"{row.start_utc:%a %Y-%m-%d %H:%M}", f"{row.end_utc:%a %Y-%m-%d %H:%M}"]
+        if local:
+            cells += [f"{row.start_local:%a %H:%M}", f"{row.end_local:%a %H:%M}"]
+        table.add_row(*cells, f"{row.duration.total_seconds() / 3600:.1f}", row.rule)
     console.print(table)
 
 
@@ -375,7 +400,9 @@ def simulator(
 ) -> None:
     """Run the local DeepSeek-compatible simulator (for tests and demos; not the real API)."""
     from connectors.simulator import serve
+    from flows.preflight import check_port_free
 
+    run_guarded(lambda: check_port_free("127.0.0.1", port))
     run_guarded(
         lambda: serve(port, flavour=flavour, seconds_per_output_token=latency_per_output_token)
     )
@@ -390,12 +417,16 @@ def export(
     from connectors.export import export_tables
 
     settings = Settings()
+    path = db or settings.db_path
+    if not Path(path).exists():
+        hint = " (`make demo` writes demo.duckdb: add --db demo.duckdb)" if db is None else ""
+        raise fail(f"no database at {path}{hint}", 2)
     client = None
     if to.startswith("s3://"):
         from connectors.s3 import make_s3_client
 
         client = make_s3_client(endpoint_url=settings.s3_endpoint_url)
-    result = run_guarded(lambda: export_tables(db or settings.db_path, to, s3_client=client))
+    result = run_guarded(lambda: export_tables(path, to, s3_client=client))
     for written in result.written:
         console.print(written)
     if result.missing:

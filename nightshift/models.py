@@ -20,6 +20,24 @@ class DocStatus(StrEnum):
     UNREADABLE = "unreadable"  # a symlink loop or escape, a permission error, deleted meanwhile
 
 
+class RunStatus(StrEnum):
+    """How a run ended (``running`` while it runs)."""
+
+    RUNNING = "running"
+    PLANNED = "planned"  # a plan only: nothing was sent
+    COMPLETED = "completed"
+    COMPLETED_WITH_FAILURES = "completed_with_failures"
+    DEFERRED = "deferred"  # the window or the budget held work back; it stays pending
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"  # the process ended before the run finished
+
+
+class WorkItemStatus(StrEnum):
+    DONE = "done"
+    FAILED = "failed"
+    PENDING = "pending"  # held back by the gate or a stopped run; the next run takes it first
+
+
 class DocKind(StrEnum):
     PDF = "pdf"
     TEXT = "text"
@@ -79,3 +97,19 @@ class TokenCount:
     doc_id: str
     tokens: int
     page_token_starts: tuple[int, ...] = field(default_factory=tuple)
+
+
+# The model ids nightshift asks for unless settings say otherwise.
+DEFAULT_FLASH_MODEL = "deepseek-v4-flash"
+DEFAULT_PRO_MODEL = "deepseek-v4-pro"
+
+
+@dataclass(frozen=True)
+class ModelIds:
+    """The ids a backend serves for each model family."""
+
+    flash: str = DEFAULT_FLASH_MODEL
+    pro: str = DEFAULT_PRO_MODEL
+
+    def of(self, family: str) -> str:
+        return self.flash if family == "flash" else self.pro

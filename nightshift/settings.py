@@ -14,10 +14,10 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from nightshift.models import DEFAULT_FLASH_MODEL, DEFAULT_PRO_MODEL, ModelIds
+
 DEFAULT_DB_PATH = Path("nightshift.duckdb")
 DEFAULT_BASE_URL = "https://api.deepseek.com"
-DEFAULT_FLASH_MODEL = "deepseek-v4-flash"
-DEFAULT_PRO_MODEL = "deepseek-v4-pro"
 DEFAULT_MAX_FILE_BYTES = 256 * 1024 * 1024
 # pypdf needed 83 s for one real 154-page contract here, up to 4 s for a single page: the time
 # limit grows with the page count instead of being one flat number per file.
@@ -61,8 +61,12 @@ class Settings(BaseSettings):
     # A self-hosted V4-Flash endpoint (vLLM or SGLang), as the infra/ module serves it.
     selfhosted_base_url: str | None = None
     selfhosted_api_key: SecretStr | None = None
-    selfhosted_model: str = "deepseek-v4-flash"
+    selfhosted_model: str = DEFAULT_FLASH_MODEL
     selfhosted_ready_seconds: float = 900.0  # weights load from NVMe before /health answers
 
     # Dispatch: requests in flight at once (the client adapts down on 429).
     max_in_flight: int = 32
+
+    @property
+    def models(self) -> ModelIds:
+        return ModelIds(self.flash_model, self.pro_model)

@@ -9,6 +9,8 @@ run may continue at peak prices (``allow_peak``, or a ``deadline`` that has come
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -109,3 +111,42 @@ class Gate:
         if self.deadline is None:
             return False
         return next_window(now, self.calendar).start >= self.deadline
+
+
+class HeldBack(Exception):
+    """The gate did not admit a request; its work item stays pending."""
+
+
+WorstCase = Callable[[str, int, int, datetime], float]  # model, prompt, max_tokens, at -> USD
+
+
+class Admission:
+    """The gate, shared by concurrent requests: each reserves its worst case before it is sent
+    and settles to its real cost after; a request that would fit once requests in flight
+    settle waits for them instead of closing the gate."""
+
+    def __init__(self, gate: Gate, worst_case: WorstCase, clock: Callable[[], datetime]) -> None:
+        self.gate = gate
+        self.worst_case = worst_case
+        self.clock = clock
+        self._settled = asyncio.Condition()
+
+    async def reserve(
+        self, model: str, prompt_tokens: int, max_tokens: int, expected_output_tokens: int
+    ) -> float:
+        """Reserve and return the request's worst case; raise ``HeldBack`` when the gate says no."""
+        async with self._settled:
+            while True:
+                now = self.clock()
+                worst = self.worst_case(model, prompt_tokens, max_tokens, now)
+                decision = self.gate.admit(now, worst, prompt_tokens, expected_output_tokens)
+                if decision is None:
+                    return worst
+                if decision != WAIT_FOR_SETTLEMENT:
+                    raise HeldBack(decision)
+                await self._settled.wait()
+
+    async def settle(self, reserved: float, actual: float) -> None:
+        async with self._settled:
+            self.gate.settle(reserved, actual)
+            self._settled.notify_all()

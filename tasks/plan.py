@@ -19,8 +19,12 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
+from typing import TYPE_CHECKING
 
 from nightshift.models import DocKind
+
+if TYPE_CHECKING:
+    from tasks.route import Route
 
 CONTEXT_TOKENS = 1_048_576
 SAFETY_MARGIN = 0.01  # of the context, for the estimate of markup tokens
@@ -100,6 +104,7 @@ class WorkItem:
     group: str
     slices: tuple[Slice, ...]
     input_tokens: int  # estimate: documents with markup, without the fixed prompt
+    route: Route | None = None  # model and effort, decided once when the item is planned
 
     @property
     def doc_ids(self) -> tuple[str, ...]:

@@ -2,17 +2,30 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from connectors.store import Store, sql_text
+from nightshift.models import DEFAULT_PRO_MODEL, RunStatus
 from nightshift.pricing import cost_usd
+
+SUMMARY_COLUMNS = (
+    "documents", "work items", "requests", "prompt tokens", "cache-hit tokens", "cost USD",
+    "extractions", "grounded", "pending items", "failed items",
+)  # fmt: skip
+BY_MODEL_COLUMNS = (
+    "model", "requests", "attempts", "prompt tokens", "cache-hit tokens", "output tokens",
+    "cost USD", "all off-peak",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
 class RunSummary:
+    """One review run's numbers; the CLI and the Prefect artifact render the same rows."""
+
     run_id: str
-    status: str
+    status: RunStatus
     backend: str
     totals: dict[str, Any]
     by_model: list[dict[str, Any]]
@@ -24,40 +37,65 @@ class RunSummary:
         return self.totals["grounded"] / extractions if extractions else 0.0
 
     def as_dict(self) -> dict[str, Any]:
-        return {"run_id": self.run_id, "status": self.status, "status_reason": self.status_reason,
-                "backend": self.backend, **self.totals, "by_model": self.by_model}  # fmt: skip
+        return {"run_id": self.run_id, "status": str(self.status),
+                "status_reason": self.status_reason, "backend": self.backend, **self.totals,
+                "by_model": self.by_model}  # fmt: skip
+
+    def totals_row(self) -> list[str]:
+        t = self.totals
+        return [
+            str(t["documents"]), str(t["work_items"]), str(t["requests"]),
+            f"{t['prompt_tokens']:,}", f"{t['cache_hit_tokens']:,}", f"{t['cost_usd']:.4f}",
+            str(t["extractions"]), f"{self.grounded_share:.0%}", str(t["pending_items"]),
+            str(t["failed_items"]),
+        ]  # fmt: skip
+
+    def by_model_rows(self) -> list[list[str]]:
+        return [
+            [
+                row["model"],
+                str(row["requests"]),
+                str(row["attempts"]),
+                f"{row['prompt_tokens'] or 0:,}",
+                f"{row['cache_hit_tokens'] or 0:,}",
+                f"{row['completion_tokens'] or 0:,}",
+                f"{row['cost_usd'] or 0:.4f}",
+                str(row["all_off_peak"]),
+            ]
+            for row in self.by_model
+        ]
+
+    def savings_line(self) -> str | None:
+        t = self.totals
+        if not t["cost_usd"]:
+            return None
+        return (
+            f"Saved ${t['peak_cost_usd'] - t['cost_usd']:.4f} versus peak prices and "
+            f"${t['all_pro_cost_usd'] - t['cost_usd']:.4f} versus sending everything to Pro."
+        )
 
     def markdown(self) -> str:
-        t = self.totals
-        lines = [
-            f"# nightshift review `{self.run_id}`: {self.status}",
-            "",
-            f"Backend: {self.backend}",
-        ]
+        lines = [f"# nightshift review `{self.run_id}`: {self.status}", ""]
+        lines += [f"Backend: {self.backend}"]
         if self.status_reason:
             lines += ["", f"Reason: {self.status_reason}"]
-        lines += [
-            "",
-            "| documents | work items | requests | prompt tokens | cache-hit tokens | "
-            "cost USD | extractions | grounded | pending items | failed items |",
-            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-            f"| {t['documents']} | {t['work_items']} | {t['requests']} | {t['prompt_tokens']:,} | "
-            f"{t['cache_hit_tokens']:,} | {t['cost_usd']:.4f} | {t['extractions']} | "
-            f"{self.grounded_share:.0%} | {t['pending_items']} | {t['failed_items']} |",
-            "",
-            f"Savings: ${t['peak_cost_usd'] - t['cost_usd']:.4f} versus peak prices, "
-            f"${t['all_pro_cost_usd'] - t['cost_usd']:.4f} versus sending everything to Pro.",
-            "",
-            "| model | requests | prompt tokens | cache-hit tokens | cost USD | all off-peak |",
-            "|---|---:|---:|---:|---:|---|",
-        ]
-        for row in self.by_model:
-            lines.append(
-                f"| {row['model']} | {row['requests']} | {row['prompt_tokens'] or 0:,} | "
-                f"{row['cache_hit_tokens'] or 0:,} | {row['cost_usd'] or 0:.4f} | "
-                f"{row['all_off_peak']} |"
-            )
+        lines += ["", *_markdown_table(SUMMARY_COLUMNS, [self.totals_row()])]
+        if (savings := self.savings_line()) is not None:
+            lines += ["", savings]
+        lines += ["", *_markdown_table(BY_MODEL_COLUMNS, self.by_model_rows(), label_first=True)]
         return "\n".join(lines)
+
+
+def _markdown_table(
+    columns: Sequence[str], rows: Sequence[Sequence[str]], label_first: bool = False
+) -> list[str]:
+    """A markdown table, numbers right-aligned (and the first column left when it labels)."""
+    align = ["---" if label_first and i == 0 else "---:" for i in range(len(columns))]
+    return [
+        "| " + " | ".join(columns) + " |",
+        "|" + "|".join(align) + "|",
+        *("| " + " | ".join(row) + " |" for row in rows),
+    ]
 
 
 def price_comparisons(store: Store, run_id: str, pro_model: str) -> dict[str, float]:
@@ -77,10 +115,10 @@ def price_comparisons(store: Store, run_id: str, pro_model: str) -> dict[str, fl
 def summarize_run(
     store: Store,
     run_id: str,
-    status: str,
+    status: RunStatus,
     backend: str,
     reason: str | None = None,
-    pro_model: str = "deepseek-v4-pro",
+    pro_model: str = DEFAULT_PRO_MODEL,
 ) -> RunSummary:
     totals = store.query_dicts(sql_text("run_summary.sql"), {"run_id": run_id})[0]
     totals["cost_usd"] = float(totals["cost_usd"])

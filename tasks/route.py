@@ -8,21 +8,15 @@ after one repair is escalated to Pro. The reason is recorded with every request.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
+from nightshift.models import ModelIds
 from nightshift.profiles import Profile
-from tasks.plan import WorkItem
+
+if TYPE_CHECKING:
+    from tasks.plan import WorkItem
 
 Family = Literal["flash", "pro"]
-
-
-@dataclass(frozen=True)
-class ModelIds:
-    flash: str = "deepseek-v4-flash"
-    pro: str = "deepseek-v4-pro"
-
-    def of(self, family: Family) -> str:
-        return self.flash if family == "flash" else self.pro
 
 
 @dataclass(frozen=True)
@@ -41,6 +35,7 @@ def _route(profile: Profile, models: ModelIds, family: Family, reason: str) -> R
 
 
 def route_item(item: WorkItem, profile: Profile, models: ModelIds) -> Route:
+    """The route of ``item``, decided once when it is planned (``WorkItem.route``)."""
     policy = profile.routing
     documents = len(item.doc_ids)
     if profile.fidelity == "high" and item.input_tokens > policy.pro_above_input_tokens:

@@ -17,8 +17,8 @@ from prefect.client.schemas.filters import (
     FlowRunFilterId,
 )
 
-from flows.review import review_corpus
 from nightshift.errors import ConfigError
+from tests.flows.conftest import run_flow
 
 SAMPLE = Path(__file__).resolve().parents[2] / "sample_data"
 SNAPSHOT = Path(__file__).parent / "snapshots" / "sample_legal_extractions.json"
@@ -46,13 +46,13 @@ def query(db: Path, sql: str) -> list[tuple]:
 
 def test_legal_review_lands_the_expected_grounded_extractions(prefect_harness, tmp_path: Path):
     db = tmp_path / "review.duckdb"
-    result = review_corpus(
+    result = run_flow(
         source=str(copy_sample(tmp_path, "contracts")), profile="legal", db=str(db),
         backend="simulator",
     )  # fmt: skip
-    assert result["status"] == "completed"
-    assert result["backend"].startswith("LOCAL SIMULATOR")
-    summary = result["summary"]
+    assert result.status == "completed"
+    assert result.backend.startswith("LOCAL SIMULATOR")
+    summary = result.summary.totals
     assert (summary["documents"], summary["failed_items"], summary["pending_items"]) == (8, 0, 0)
     landed = query(db, """
         SELECT d.relpath, e.field, e.page, e.line, e.quote, e.grounded, e.model
@@ -86,11 +86,11 @@ def test_legal_review_lands_the_expected_grounded_extractions(prefect_harness, t
 
 def test_codebase_review_finds_every_planted_issue_at_its_line(prefect_harness, tmp_path: Path):
     db = tmp_path / "review.duckdb"
-    result = review_corpus(
+    result = run_flow(
         source=str(copy_sample(tmp_path, "codebase")), profile="codebase", db=str(db),
         backend="simulator",
     )  # fmt: skip
-    assert result["status"] == "completed"
+    assert result.status == "completed"
     landed = set(query(db, "SELECT file, line, field FROM latest_extractions"))
     planted = json.loads((SAMPLE / "codebase.issues.json").read_text(encoding="utf-8"))["issues"]
     expected = {(i["file"], i["line"], FIELD_OF_KIND[i["kind"]]) for i in planted}
@@ -106,21 +106,22 @@ def test_codebase_review_finds_every_planted_issue_at_its_line(prefect_harness, 
 def test_running_again_sends_no_request(prefect_harness, tmp_path: Path):
     source = copy_sample(tmp_path, "codebase")
     db = tmp_path / "review.duckdb"
-    review_corpus(source=str(source), profile="codebase", db=str(db), backend="simulator")
-    again = review_corpus(source=str(source), profile="codebase", db=str(db), backend="simulator")
-    assert again["summary"]["requests"] == 0
-    assert again["summary"]["documents"] == 0
+    run_flow(source=str(source), profile="codebase", db=str(db), backend="simulator")
+    again = run_flow(source=str(source), profile="codebase", db=str(db), backend="simulator")
+    assert again.summary.totals["requests"] == 0
+    assert again.summary.totals["documents"] == 0
 
 
 def test_plan_only_prices_without_sending(prefect_harness, tmp_path: Path):
     db = tmp_path / "review.duckdb"
-    result = review_corpus(source=str(copy_sample(tmp_path, "contracts")), profile="legal",
+    result = run_flow(source=str(copy_sample(tmp_path, "contracts")), profile="legal",
                            db=str(db), plan_only=True)  # fmt: skip
-    assert result["status"] == "planned"
-    plan = result["plan"]
-    assert plan["requests"] == plan["work_items"] == 2
-    assert 0 < plan["off_peak_usd"] < plan["peak_usd"]
-    assert query(db, "SELECT count(*) FROM requests") == [(0,)]
+    assert result.status == "planned"
+    plan = result.plan
+    assert plan is not None
+    assert plan.requests == plan.work_items == 2
+    assert 0 < plan.off_peak_usd < plan.peak_usd
+    assert not db.exists()  # a plan writes nothing
 
 
 def test_missing_api_key_is_an_error_naming_the_simulator(
@@ -129,7 +130,7 @@ def test_missing_api_key_is_an_error_naming_the_simulator(
     monkeypatch.delenv("DEEPSEEK_API_KEY", raising=False)
     monkeypatch.chdir(tmp_path)  # no .env file to read a key from
     with pytest.raises(ConfigError, match="--backend simulator"):
-        review_corpus(source=str(copy_sample(tmp_path, "contracts")), profile="legal",
+        run_flow(source=str(copy_sample(tmp_path, "contracts")), profile="legal",
                       db=str(tmp_path / "r.duckdb"))  # fmt: skip
 
 
@@ -152,14 +153,14 @@ def test_the_api_key_never_lands_anywhere(
     with running_simulator(SimulatorConfig(expected_api_key=SECRET)) as api:
         monkeypatch.setenv("DEEPSEEK_API_KEY", SECRET)
         monkeypatch.setenv("DEEPSEEK_BASE_URL", api.base_url)
-        good = review_corpus(source=str(copy_sample(tmp_path, "codebase")), profile="codebase",
+        good = run_flow(source=str(copy_sample(tmp_path, "codebase")), profile="codebase",
                              db=str(db))  # fmt: skip
         monkeypatch.setenv("DEEPSEEK_API_KEY", SECRET[::-1])  # a wrong key: 401 stops the run
-        bad = review_corpus(source=str(copy_sample(tmp_path, "contracts")), profile="legal",
+        bad = run_flow(source=str(copy_sample(tmp_path, "contracts")), profile="legal",
                             db=str(db))  # fmt: skip
-    assert good["status"] == "completed"
-    assert bad["status"] == "failed"
-    assert "401" in bad["summary"]["status_reason"] or "key" in bad["summary"]["status_reason"]
+    assert good.status == "completed"
+    assert bad.status == "failed"
+    assert "401" in bad.summary.status_reason or "key" in bad.summary.status_reason
     captured = capsys.readouterr()
     for text in (every_value_in(db), caplog.text, captured.out, captured.err, str(good), str(bad)):
         assert SECRET not in text

@@ -7,8 +7,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from flows.review import review_corpus
 from tests.fixtures.pdfs import make_pdf
+from tests.flows.conftest import run_flow
 
 CONTRACT_PAGES = [
     ["SUPPLY AGREEMENT", "This Agreement is made between Alpha Ltd and Beta Inc."],
@@ -24,9 +24,9 @@ def test_review_from_s3(
                    "other/ignored.txt": b"not under the prefix"})  # fmt: skip
     monkeypatch.setenv("AWS_ENDPOINT_URL_S3", s3_bucket.endpoint_url)
     db = tmp_path / "s3.duckdb"
-    result = review_corpus(source=f"s3://{s3_bucket.name}/legal", profile="legal", db=str(db),
+    result = run_flow(source=f"s3://{s3_bucket.name}/legal", profile="legal", db=str(db),
                            backend="simulator")  # fmt: skip
-    assert result["status"] == "completed"
+    assert result.status == "completed"
     with duckdb.connect(str(db), read_only=True) as con:
         documents = con.execute(
             "SELECT relpath, uri, status, etag IS NOT NULL FROM documents ORDER BY relpath"

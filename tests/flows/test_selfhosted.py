@@ -9,7 +9,7 @@ import duckdb
 import pytest
 
 from connectors.simulator import SimulatorConfig, running_simulator
-from flows.review import review_corpus
+from tests.flows.conftest import run_flow
 
 SAMPLE = Path(__file__).resolve().parents[2] / "sample_data"
 SERVED = "deepseek-ai/DeepSeek-V4-Flash"
@@ -25,11 +25,11 @@ def test_review_through_a_vllm_endpoint(
         monkeypatch.setenv("NIGHTSHIFT_SELFHOSTED_BASE_URL", endpoint.base_url + "/v1")
         monkeypatch.setenv("NIGHTSHIFT_SELFHOSTED_API_KEY", "sk-selfhosted-test")
         monkeypatch.setenv("NIGHTSHIFT_SELFHOSTED_MODEL", SERVED)
-        result = review_corpus(source=str(source), profile="legal", db=str(db),
+        result = run_flow(source=str(source), profile="legal", db=str(db),
                                backend="selfhosted")  # fmt: skip
         bodies = [entry.model for entry in endpoint.stats.log]
-    assert result["status"] == "completed"
-    assert result["backend"].startswith(f"self-hosted {SERVED}")
+    assert result.status == "completed"
+    assert result.backend.startswith(f"self-hosted {SERVED}")
     assert set(bodies) == {SERVED}
     with duckdb.connect(str(db), read_only=True) as con:
         requests = con.execute(

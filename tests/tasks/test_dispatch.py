@@ -11,19 +11,22 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
+from connectors.backends import Backend
 from connectors.deepseek import DeepSeekClient
 from connectors.local import LocalSource
 from connectors.simulator import SimulatorConfig, SimulatorHandle, running_simulator
 from connectors.store import Store
+from nightshift.models import ModelIds
 from nightshift.offpeak import current_window, next_window
-from nightshift.pricing import cost_usd, worst_case_cost_usd
+from nightshift.pricing import worst_case_cost_usd
 from nightshift.profiles import load_profile
-from tasks.dispatch import Dispatcher, DispatchStats
+from tasks.dispatch import Dispatcher, DispatchRun
 from tasks.gate import Gate
 from tasks.ingest import IngestOptions, ingest_source
-from tasks.review import plan_review
-from tasks.route import ModelIds
+from tasks.ledger import DispatchStats
+from tasks.review_plan import plan_source
 
 SAMPLE = Path(__file__).resolve().parents[2] / "sample_data"
 MODELS = ModelIds()
@@ -55,30 +58,21 @@ def review(
     with Store(db) as store:
         local = LocalSource(source)
         ingest_source(local, store, IngestOptions(workers=1), run_id)
-        plan = plan_review(store, local.uri, loaded, force, scope)
+        plan = plan_source(store, local.uri, loaded, force, scope, MODELS)
+        # The backend answering is named by ``scope``; requests go to the simulator.
+        name, _, base_url = scope.partition(" ")
+        backend = Backend(name, base_url or simulator.base_url, SecretStr("sk-test"),  # type: ignore[arg-type]
+                          "deepseek", MODELS, scope)  # fmt: skip
+        run = DispatchRun(plan, store, loaded, backend, run_id, gate, clock, max_in_flight)
 
-        async def run() -> Outcome:
+        async def dispatch() -> Outcome:
             async with DeepSeekClient(simulator.base_url, "sk-test", backoff_base=0.001,
                                       backoff_cap=0.01) as client:  # fmt: skip
-                dispatcher = Dispatcher(
-                    store,
-                    client,
-                    loaded,
-                    MODELS,
-                    run_id,
-                    plan.views,
-                    plan.indexes,
-                    cost_usd,
-                    worst_case_cost_usd,
-                    gate,
-                    clock,
-                    max_in_flight,
-                    scope=scope,
-                )
-                statuses = await dispatcher.run(plan.items, plan.covering)
+                dispatcher = Dispatcher(run, client)
+                statuses = await dispatcher.run_items(plan.items)
                 return Outcome(statuses, dispatcher.stats, gate)
 
-        return asyncio.run(run())
+        return asyncio.run(dispatch())
 
 
 @pytest.fixture

@@ -14,11 +14,10 @@ from typing import Any, Literal
 from pydantic import SecretStr
 
 from nightshift.errors import ConfigError
+from nightshift.models import ModelIds
+from nightshift.options import BACKENDS, BackendName
 from nightshift.settings import Settings
-from tasks.route import ModelIds
 
-BackendName = Literal["deepseek", "simulator", "selfhosted"]
-BACKENDS: tuple[str, ...] = ("deepseek", "simulator", "selfhosted")
 SIMULATOR_KEY = "sk-simulator-not-a-real-key"
 
 
@@ -57,6 +56,13 @@ def scope_for(name: str, settings: Settings) -> str:
     return backend_scope(name, settings.deepseek_base_url, settings.flash_model)
 
 
+def models_for(name: str, settings: Settings) -> ModelIds:
+    """The model ids backend ``name`` serves under ``settings``, without opening it."""
+    if name == "selfhosted":
+        return ModelIds(settings.selfhosted_model, settings.selfhosted_model)
+    return settings.models
+
+
 @contextmanager
 def open_backend(
     name: str, settings: Settings, simulator_knobs: dict[str, Any] | None = None
@@ -64,7 +70,7 @@ def open_backend(
     """The backend ``name``; for the simulator, one running on loopback for the block's time."""
     if name not in BACKENDS:
         raise ConfigError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
-    models = ModelIds(settings.flash_model, settings.pro_model)
+    models = settings.models
     if name == "deepseek":
         if settings.deepseek_api_key is None or not settings.deepseek_api_key.get_secret_value():
             raise ConfigError(

@@ -1,0 +1,222 @@
+"""The nightly processes, composed once: ingest, plan, dispatch, land, report.
+
+``ingest_pipeline`` and ``review_pipeline`` take their stages as a value: the flows in
+``flows/ingest.py`` and ``flows/review.py`` run them with each stage as a Prefect task, and the
+CLI runs the same pipelines with plain calls when no Prefect API is configured (no server is
+started, and Prefect is not even imported).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from connectors.backends import models_for, open_backend, scope_for
+from connectors.sources import Source, open_source
+from connectors.store import Store, utc_now
+from connectors.tables import RunRow
+from nightshift.errors import RunStoppingError
+from nightshift.models import RunStatus, WorkItemStatus
+from nightshift.offpeak import utc_instant
+from nightshift.options import ReviewOptions
+from nightshift.profiles import Profile, load_profile
+from nightshift.settings import Settings
+from tasks.dispatch import DispatchRun
+from tasks.gate import Gate
+from tasks.ingest import IngestOptions, IngestSummary
+from tasks.land import Landing
+from tasks.pdf_pool import PdfLimits
+from tasks.price import PlanReport
+from tasks.report import RunSummary
+from tasks.stages import PLAIN_STAGES, Stages
+
+BATCH_ITEMS = 50  # work items per dispatch stage call (one Prefect task run in a flow)
+
+
+@dataclass(frozen=True)
+class IngestReport:
+    run_id: str
+    summary: IngestSummary
+    rows: list[dict[str, Any]]  # files, pages, tokens, bytes by kind and status, this run
+    seconds: float
+
+    @property
+    def files(self) -> int:
+        return sum(row["files"] for row in self.rows)
+
+
+def ingest_options(settings: Settings) -> IngestOptions:
+    passwords = ("",)
+    if settings.pdf_password is not None:
+        passwords = ("", settings.pdf_password.get_secret_value())
+    return IngestOptions(
+        max_file_bytes=settings.max_file_bytes,
+        pdf_engine=settings.pdf_engine,
+        pdf_passwords=passwords,
+        pdf_limits=PdfLimits(
+            seconds_per_page=settings.pdf_seconds_per_page,
+            min_seconds=settings.pdf_min_seconds,
+            page_seconds=settings.pdf_page_seconds,
+            memory_mb=settings.pdf_memory_mb,
+        ),
+        workers=settings.workers,
+    )
+
+
+def ingest_pipeline(
+    uri: str,
+    settings: Settings,
+    include: Sequence[str] = (),
+    exclude: Sequence[str] = (),
+    stages: Stages = PLAIN_STAGES,
+    flow_run_id: str | None = None,
+) -> IngestReport:
+    started = time.monotonic()
+    run_id = f"ingest-{flow_run_id or uuid.uuid4().hex[:12]}"
+    source = open_source(uri, include, exclude, s3_endpoint_url=settings.s3_endpoint_url)
+    with Store(settings.db_path) as store:
+        store.start_run(RunRow(run_id, flow_run_id, "ingest", None, None, source.uri, None,
+                               utc_now()))  # fmt: skip
+        try:
+            summary = stages.ingest(source, store, ingest_options(settings), run_id)
+        except BaseException as exc:
+            store.finish_run(run_id, RunStatus.FAILED, f"{type(exc).__name__}: {exc}", None)
+            raise
+        store.finish_run(run_id, RunStatus.COMPLETED, None, summary.as_dict())
+        rows = store.ingest_totals(run_id)
+    return IngestReport(run_id, summary, rows, time.monotonic() - started)
+
+
+@dataclass(frozen=True)
+class ReviewResult:
+    run_id: str
+    status: RunStatus
+    backend: str
+    summary: RunSummary | None = None
+    plan: PlanReport | None = None
+    skipped: int = 0  # documents of the source already reviewed with this profile version
+
+
+def review_pipeline(
+    options: ReviewOptions,
+    settings: Settings,
+    stages: Stages = PLAIN_STAGES,
+    clock: Callable[[], datetime] = utc_now,
+    flow_run_id: str | None = None,
+) -> ReviewResult:
+    profile = load_profile(options.profile)
+    db_path = Path(options.db) if options.db else settings.db_path
+    source = open_source(options.source, options.include, options.exclude,
+                         s3_endpoint_url=settings.s3_endpoint_url)  # fmt: skip
+    run_id = f"review-{flow_run_id or uuid.uuid4().hex[:12]}"
+    if options.plan_only:
+        # A plan ingests and plans in a scratch copy: the database is never written or locked.
+        with Store.scratch_copy(db_path) as store:
+            return _plan_only(store, run_id, source, profile, options, settings, stages, clock)
+    with Store(db_path) as store:
+        store.start_run(RunRow(run_id, flow_run_id, "review", profile.name, profile.version,
+                               source.uri, options.backend, clock(),
+                               budget_usd=options.budget_usd))  # fmt: skip
+        try:
+            return _review(store, run_id, source, profile, options, settings, stages, clock)
+        except BaseException as exc:
+            # Whatever stopped the run (storage, the database, a bug), the row says so; the
+            # ledger already holds every answer paid for.
+            store.finish_run(run_id, RunStatus.FAILED, f"{type(exc).__name__}: {exc}", None)
+            raise
+
+
+def _plan_only(
+    store: Store,
+    run_id: str,
+    source: Source,
+    profile: Profile,
+    options: ReviewOptions,
+    settings: Settings,
+    stages: Stages,
+    clock: Callable[[], datetime],
+) -> ReviewResult:
+    stages.ingest(source, store, ingest_options(settings), run_id)
+    models = models_for(options.backend, settings)
+    plan = stages.plan(store, source.uri, profile, options.force,
+                       scope_for(options.backend, settings), models)  # fmt: skip
+    report = stages.price(plan, profile, clock())
+    return ReviewResult(run_id, RunStatus.PLANNED, "none (plan only)", plan=report,
+                        skipped=plan.skipped)  # fmt: skip
+
+
+def _review(
+    store: Store,
+    run_id: str,
+    source: Source,
+    profile: Profile,
+    options: ReviewOptions,
+    settings: Settings,
+    stages: Stages,
+    clock: Callable[[], datetime],
+) -> ReviewResult:
+    stages.ingest(source, store, ingest_options(settings), run_id)
+    scope = scope_for(options.backend, settings)
+    plan = stages.plan(store, source.uri, profile, options.force, scope,
+                       models_for(options.backend, settings))  # fmt: skip
+    landing = Landing(store, run_id, profile, scope, clock)
+    for item, reason in plan.rejected:
+        landing.work_items([item], WorkItemStatus.FAILED, f"cannot be planned: {reason}")
+    if not plan.items:  # nothing new: no backend needed, nothing sent
+        backend = "none (nothing to review)"
+        summary = _finish(store, stages, run_id, RunStatus.COMPLETED, None, backend, settings)
+        return ReviewResult(run_id, summary.status, backend, summary, skipped=plan.skipped)
+    with open_backend(options.backend, settings, options.simulator) as backend:
+        if backend.name == "selfhosted":
+            stages.wait_until_ready(backend, settings.selfhosted_ready_seconds)
+        deadline = utc_instant(options.deadline, "deadline") if options.deadline else None
+        gate = Gate(options.budget_usd, options.off_peak_only, options.allow_peak, deadline)
+        run = DispatchRun(plan, store, profile, backend, run_id, gate, clock,
+                          settings.max_in_flight)  # fmt: skip
+        status, reason = dispatch_all(run, stages, landing)
+        summary = _finish(store, stages, run_id, status, reason, backend.label, settings)
+    return ReviewResult(run_id, summary.status, backend.label, summary, skipped=plan.skipped)
+
+
+def dispatch_all(
+    run: DispatchRun, stages: Stages, landing: Landing
+) -> tuple[RunStatus, str | None]:
+    """Dispatch the plan batch by batch; what the gate or a stopped run holds back is pending."""
+    items, gate = run.plan.items, run.gate
+    status, reason = RunStatus.COMPLETED, None
+    for start in range(0, len(items), BATCH_ITEMS):
+        batch = items[start : start + BATCH_ITEMS]
+        if gate.closed_reason is not None or status is RunStatus.FAILED:
+            landing.pending(batch, gate.closed_reason or reason)
+            continue
+        try:
+            stages.dispatch(run, batch, start)
+        except RunStoppingError as exc:
+            status, reason = RunStatus.FAILED, str(exc)
+            landing.pending(batch, reason)
+    if status is not RunStatus.FAILED and gate.closed_reason is not None:
+        status, reason = RunStatus.DEFERRED, gate.closed_reason
+    return status, reason
+
+
+def _finish(
+    store: Store,
+    stages: Stages,
+    run_id: str,
+    status: RunStatus,
+    reason: str | None,
+    backend_label: str,
+    settings: Settings,
+) -> RunSummary:
+    summary = stages.report(store, run_id, status, backend_label, reason, settings.pro_model)
+    if status is RunStatus.COMPLETED and summary.totals["failed_items"]:
+        status = RunStatus.COMPLETED_WITH_FAILURES
+        summary = RunSummary(run_id, status, backend_label, summary.totals, summary.by_model,
+                             reason)  # fmt: skip
+    store.finish_run(run_id, status, reason, summary.as_dict())
+    return summary

@@ -1,0 +1,161 @@
+"""Landing: the one place that turns the review's values into table rows and writes them.
+
+Stages return values (attempts, checked answers, item outcomes); ``Landing`` builds their rows
+(``connectors/tables.py``) and appends them through the store, so a column is filled in one
+place only.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from connectors.deepseek_protocol import AttemptRecord, ChatResult
+from connectors.store import Store
+from connectors.tables import ExtractionRow, RequestRow, ReviewRow, WorkItemRow
+from nightshift.models import WorkItemStatus
+from nightshift.profiles import Profile
+from tasks.costing import AttemptCost
+from tasks.plan import WorkItem
+from tasks.requests import PlannedRequest
+from tasks.validate import AnswerCheck, Extraction
+
+
+def work_item_row(
+    item: WorkItem,
+    run_id: str,
+    profile: Profile,
+    status: WorkItemStatus,
+    reason: str | None,
+    now: datetime,
+) -> WorkItemRow:
+    spec = [
+        {"doc_id": s.doc_id, "relpath": s.relpath, "kind": str(s.kind), "tokens": s.tokens,
+         "unit_start": s.unit_start, "unit_end": s.unit_end, "char_start": s.char_start,
+         "char_end": s.char_end, "window": s.window}
+        for s in item.slices
+    ]  # fmt: skip
+    return WorkItemRow(
+        work_item_id=item.item_id, run_id=run_id, profile=profile.name,
+        profile_version=profile.version, grp=item.group, doc_ids=list(item.doc_ids),
+        spec=json.dumps(spec), input_tokens=item.input_tokens, status=str(status),
+        status_reason=reason, updated_at=now,
+    )  # fmt: skip
+
+
+def request_row(
+    planned: PlannedRequest,
+    attempt: AttemptRecord,
+    cost: AttemptCost,
+    result: ChatResult | None,
+    run_id: str,
+    scope: str,
+) -> RequestRow:
+    """The ledger row of one attempt; ``result`` is the answer when this attempt gave it."""
+    usage = attempt.usage
+    answered = result if attempt.outcome == "ok" else None
+    return RequestRow(
+        request_key=planned.key, attempt=attempt.attempt, run_id=run_id,
+        work_item_id=planned.item.item_id, pass_index=planned.pass_index,
+        doc_ids=list(planned.item.doc_ids), fields=[f.name for f in planned.fields],
+        model=planned.route.model, reasoning_effort=planned.route.reasoning_effort,
+        thinking=planned.route.thinking, route_reason=planned.route.reason,
+        escalated_from=planned.escalated_from, started_at=attempt.started_at,
+        finished_at=attempt.finished_at, status=attempt.outcome,
+        http_status=attempt.http_status, error=attempt.error,
+        finish_reason=answered.finish_reason if answered else None,
+        prompt_tokens=usage.prompt_tokens if usage else None,
+        cache_hit_tokens=usage.prompt_cache_hit_tokens if usage else None,
+        cache_miss_tokens=usage.prompt_cache_miss_tokens if usage else None,
+        completion_tokens=usage.completion_tokens if usage else None,
+        reasoning_tokens=usage.reasoning_tokens if usage else None,
+        predicted_cache_hit_tokens=planned.predicted_cache_hit_tokens,
+        cost_usd=cost.usd, started_off_peak=cost.started_off_peak,
+        finished_off_peak=cost.finished_off_peak, off_peak=cost.off_peak,
+        response=answered.content if answered else None, backend=scope,
+    )  # fmt: skip
+
+
+@dataclass
+class Landing:
+    """Writes one review run's rows: the ledger, extractions, work items and reviews."""
+
+    store: Store
+    run_id: str
+    profile: Profile
+    scope: str  # the backend answering
+    clock: Callable[[], datetime]
+    # (doc, field, start, end) of grounded extractions landed in this run: the overlap of two
+    # windows finds the same clause twice, and it lands once.
+    _landed: set[tuple[str, str, int | None, int | None]] = field(default_factory=set)
+
+    def attempts(
+        self,
+        planned: PlannedRequest,
+        attempts: Sequence[tuple[AttemptRecord, AttemptCost]],
+        result: ChatResult | None,
+    ) -> None:
+        self.store.append([
+            request_row(planned, attempt, cost, result, self.run_id, self.scope)
+            for attempt, cost in attempts
+        ])  # fmt: skip
+
+    def extractions(self, planned: PlannedRequest, check: AnswerCheck) -> list[Extraction]:
+        """Land the answer's extractions; returns those landed (window duplicates dropped)."""
+        now = self.clock()
+        landed, rows = [], []
+        for extraction in check.extractions:
+            key = (extraction.doc_id, extraction.field, extraction.char_start, extraction.char_end)
+            if extraction.grounded and key in self._landed:
+                continue
+            self._landed.add(key)
+            landed.append(extraction)
+            rows.append(self._extraction_row(planned, extraction, now))
+        self.store.append(rows)
+        return landed
+
+    def _extraction_row(
+        self, planned: PlannedRequest, e: Extraction, now: datetime
+    ) -> ExtractionRow:
+        return ExtractionRow(
+            run_id=self.run_id, doc_id=e.doc_id, request_key=planned.key,
+            work_item_id=planned.item.item_id, profile=self.profile.name,
+            profile_version=self.profile.version, field=e.field,
+            value=json.dumps(e.value, ensure_ascii=False), quote=e.quote,
+            char_start=e.char_start, char_end=e.char_end, page=e.page, file=e.file,
+            line=e.line, grounded=e.grounded, match=e.match, window=e.window,
+            model=planned.route.model, created_at=now, backend=self.scope,
+        )  # fmt: skip
+
+    def work_items(
+        self, items: Iterable[WorkItem], status: WorkItemStatus, reason: str | None
+    ) -> None:
+        now = self.clock()
+        self.store.append(
+            [work_item_row(item, self.run_id, self.profile, status, reason, now) for item in items]
+        )
+
+    def pending(self, items: Sequence[WorkItem], reason: str | None) -> None:
+        """Record work that was not finished as pending, so the next run takes it first;
+        items this run already recorded keep their state."""
+        recorded = self.store.work_items_of_run(self.run_id)
+        self.work_items(
+            (item for item in items if item.item_id not in recorded),
+            WorkItemStatus.PENDING,
+            reason,
+        )
+
+    def reviews(self, item: WorkItem, covering: dict[str, set[str]]) -> None:
+        """A document is reviewed once every item covering it is done, in this run or an
+        earlier one (its windows may span batches and nights)."""
+        needed = {i for doc_id in item.doc_ids for i in covering.get(doc_id, {item.item_id})}
+        done = self.store.done_work_items(needed, self.profile.name, self.profile.version)
+        now = self.clock()
+        self.store.append([
+            ReviewRow(doc_id, self.profile.name, self.profile.version, self.run_id, now,
+                      self.scope)
+            for doc_id in item.doc_ids
+            if covering.get(doc_id, {item.item_id}) <= done
+        ])  # fmt: skip
