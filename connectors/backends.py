@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from pydantic import SecretStr
 
+from connectors.deepseek_protocol import Flavour
 from nightshift.errors import ConfigError
 from nightshift.models import ModelIds
 from nightshift.options import BACKENDS, BackendName
@@ -108,7 +109,7 @@ def open_backend(
 
     config = SimulatorConfig(**(simulator_knobs or {}))
     with running_simulator(config) as handle:
-        flavour = "vllm" if config.flavour == "vllm" else "deepseek"
+        flavour: Flavour = "vllm" if config.flavour == "vllm" else "deepseek"
         if flavour == "vllm":
             models = ModelIds(config.served_models()[0], config.served_models()[0])
         yield Backend(

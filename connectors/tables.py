@@ -12,7 +12,6 @@ import dataclasses
 import types
 import typing
 from datetime import datetime
-from functools import cache
 from typing import Any, ClassVar, Union
 
 import pyarrow as pa
@@ -201,11 +200,16 @@ def _arrow_type(hint: object) -> pa.DataType:
     return _SCALARS[hint]
 
 
-@cache
+_SCHEMAS: dict[str, pa.Schema] = {}
+
+
 def arrow_schema(row_type: type[Row]) -> pa.Schema:
     """The Arrow schema of ``row_type``'s table: one column per dataclass field, in order."""
-    hints = typing.get_type_hints(row_type)
-    return pa.schema([(f.name, _arrow_type(hints[f.name])) for f in dataclasses.fields(row_type)])
+    if row_type.TABLE not in _SCHEMAS:
+        hints = typing.get_type_hints(row_type)
+        fields = [(f.name, _arrow_type(hints[f.name])) for f in dataclasses.fields(row_type)]
+        _SCHEMAS[row_type.TABLE] = pa.schema(fields)
+    return _SCHEMAS[row_type.TABLE]
 
 
 def to_arrow(rows: typing.Sequence[Row]) -> pa.Table:

@@ -51,7 +51,7 @@ class IngestReport:
 
 
 def ingest_options(settings: Settings) -> IngestOptions:
-    passwords = ("",)
+    passwords: tuple[str, ...] = ("",)
     if settings.pdf_password is not None:
         passwords = ("", settings.pdf_password.get_secret_value())
     return IngestOptions(
@@ -165,12 +165,12 @@ def _review(
     plan = stages.plan(store, source.uri, profile, options.force, scope,
                        models_for(options.backend, settings))  # fmt: skip
     landing = Landing(store, run_id, profile, scope, clock)
-    for item, reason in plan.rejected:
-        landing.work_items([item], WorkItemStatus.FAILED, f"cannot be planned: {reason}")
+    for item, why in plan.rejected:
+        landing.work_items([item], WorkItemStatus.FAILED, f"cannot be planned: {why}")
     if not plan.items:  # nothing new: no backend needed, nothing sent
-        backend = "none (nothing to review)"
-        summary = _finish(store, stages, run_id, RunStatus.COMPLETED, None, backend, settings)
-        return ReviewResult(run_id, summary.status, backend, summary, skipped=plan.skipped)
+        label = "none (nothing to review)"
+        summary = _finish(store, stages, run_id, RunStatus.COMPLETED, None, label, settings)
+        return ReviewResult(run_id, summary.status, label, summary, skipped=plan.skipped)
     with open_backend(options.backend, settings, options.simulator) as backend:
         if backend.name == "selfhosted":
             stages.wait_until_ready(backend, settings.selfhosted_ready_seconds)

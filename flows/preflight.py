@@ -23,10 +23,10 @@ def review_options(settings: Settings, **values: Any) -> ReviewOptions:
     """Options for a review that can start: valid values, a profile that loads, the backend's
     credentials, a source that exists and a database that can be opened."""
     options = validated(values)
+    check_source(options.source)
     load_profile(options.profile)
     if not options.plan_only:
         check_backend(options.backend, settings)
-    check_source(options.source)
     check_database(Path(options.db) if options.db else settings.db_path, options.plan_only)
     return options
 

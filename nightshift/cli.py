@@ -44,7 +44,8 @@ app = typer.Typer(
 # them at 80 columns, which truncates model names and quotes.
 WIDTH_WHEN_PIPED = 140
 console = Console(width=None if sys.stdout.isatty() else WIDTH_WHEN_PIPED)
-err_console = Console(stderr=True)
+# An error is one line, however narrow the terminal or log.
+err_console = Console(stderr=True, soft_wrap=True)
 
 DbOption = Annotated[
     Path | None,
@@ -147,7 +148,8 @@ def ingest(
         "max_file_bytes": int(max_file_mb * 1e6) if max_file_mb else None,
     }
     settings = settings.model_copy(update={k: v for k, v in overrides.items() if v is not None})
-    run_guarded(lambda: (check_source(source), check_database(settings.db_path, False)))
+    run_guarded(lambda: check_source(source))
+    run_guarded(lambda: check_database(settings.db_path, False))
     with progress_bar() as show:
         token = progress_hook.set(show)
         try:

@@ -3,7 +3,6 @@ tokens on a self-hosted node for comparison."""
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -18,6 +17,9 @@ from tasks.review_plan import ReviewPlan
 
 # DeepSeek caches prompt prefixes in units of 64 tokens; a hit is counted in whole units.
 CACHE_UNIT_TOKENS = 64
+BY_MODEL_KEYS = (
+    "requests", "prompt_tokens", "cache_hit_tokens", "output_tokens", "off_peak_usd", "peak_usd",
+)  # fmt: skip
 
 
 @dataclass
@@ -82,7 +84,7 @@ def price_plan(plan: ReviewPlan, profile: Profile, at: datetime) -> PlanReport:
     """What the run would send and cost, without sending anything."""
     report = PlanReport(len(plan.covering), len(plan.items),
                         sum(1 for i in plan.items if i.is_window), 0, 0, 0, 0)  # fmt: skip
-    by_model: dict[str, Counter[str]] = {}
+    by_model: dict[str, dict[str, float]] = {}
     system_cached = False
     for item in plan.items:
         route = item.route
@@ -101,18 +103,20 @@ def price_plan(plan: ReviewPlan, profile: Profile, at: datetime) -> PlanReport:
             misses = planned.prompt_tokens - hits
             output = planned.expected_output_tokens
             quote = quote_usd(route.model, hits, misses, output, at)
-            counter = by_model.setdefault(route.model, Counter())
-            counter.update(requests=1, prompt_tokens=planned.prompt_tokens, cache_hit_tokens=hits,
-                           output_tokens=output)  # fmt: skip
-            counter["off_peak_usd"] += quote.off_peak_usd
-            counter["peak_usd"] += quote.peak_usd
+            row = by_model.setdefault(route.model, dict.fromkeys(BY_MODEL_KEYS, 0.0))
+            row["requests"] += 1
+            row["prompt_tokens"] += planned.prompt_tokens
+            row["cache_hit_tokens"] += hits
+            row["output_tokens"] += output
+            row["off_peak_usd"] += quote.off_peak_usd
+            row["peak_usd"] += quote.peak_usd
             report.requests += 1
             report.prompt_tokens += planned.prompt_tokens
             report.predicted_cache_hit_tokens += hits
             report.expected_output_tokens += output
             report.off_peak_usd += quote.off_peak_usd
             report.peak_usd += quote.peak_usd
-    report.by_model = {model: dict(counter) for model, counter in by_model.items()}
+    report.by_model = by_model
     report.selfhosted = selfhosted_comparison(report)
     return report
 

@@ -10,7 +10,7 @@ second pass is billed mostly at the cache-hit price.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from nightshift.models import DocKind
@@ -94,7 +94,7 @@ def fixed_prompt_tokens(profile: Profile) -> int:
     return count_tokens(profile.instructions) + count_tokens(render_fields(profile.fields)) + 16
 
 
-def shared_prefix_tokens(messages: Sequence[dict[str, str]]) -> int:
+def shared_prefix_tokens(messages: Sequence[Mapping[str, str]]) -> int:
     """Tokens before the ``<fields>`` block: what a later pass over the same documents reuses."""
     user = messages[-1]["content"]
     prefix = user[: user.rfind("\n\n<fields>")]

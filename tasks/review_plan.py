@@ -140,9 +140,10 @@ def line_offsets(text: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
             # A minified file or a text without line breaks: break inside the line.
             char_starts.append(position)
     offsets = load_tokenizer().encode(text, add_special_tokens=False).offsets
-    token_starts, index = [], 0
-    for char in char_starts:
-        while index < len(offsets) and offsets[index][0] < char:
+    token_starts: list[int] = []
+    index = 0
+    for line_start in char_starts:
+        while index < len(offsets) and offsets[index][0] < line_start:
             index += 1
         token_starts.append(index)
     return tuple(char_starts), tuple(token_starts)
