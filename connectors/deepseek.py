@@ -381,18 +381,28 @@ class DeepSeekClient:
         """
         attempts: list[AttemptRecord] = []
         try:
-            body = _encode(build_body(request, self.flavour))
-        except Exception as exc:  # build_body checked the request already; a bug if reached
+            return await self._send_with_retries(request, on_attempt, attempts)
+        except ModelAPIError:
+            raise
+        except _CallbackError as failed:
+            original = failed.original  # the caller's own exception, as it is (its own cause)
+            raise original from original.__cause__
+        except Exception as exc:  # a bug anywhere above: the caller still gets the attempts
             raise self._internal(exc, attempts, request) from exc
+
+    async def _send_with_retries(
+        self,
+        request: ChatRequest,
+        on_attempt: AttemptCallback | None,
+        attempts: list[AttemptRecord],
+    ) -> ChatResult:
+        body = _encode(build_body(request, self.flavour))
         limit = self._limit_for(request.model)
         deadline = self.config.deadline_seconds(request)
         blanks = 0
         while True:
             sent = await self._attempt(request, body, limit, deadline, attempts)
-            try:
-                record, error, retry, blanks = self._judge(request, sent, len(attempts), blanks)
-            except Exception as exc:
-                raise self._internal(exc, attempts, request) from exc
+            record, error, retry, blanks = self._judge(request, sent, len(attempts), blanks)
             attempts.append(record)
             if on_attempt is not None:
                 try:
@@ -400,6 +410,8 @@ class DeepSeekClient:
                 except StopRetrying as stop:
                     if retry:
                         raise self._stopped_by_caller(stop, record, attempts, request) from stop
+                except Exception as exc:
+                    raise _CallbackError(exc) from exc
             if error is None:
                 assert sent.result is not None
                 return replace(sent.result, attempts=tuple(attempts))
@@ -616,6 +628,14 @@ class DeepSeekClient:
                     f"endpoint {self.base_url} not ready after {timeout}s: {last}"
                 )
             await anyio.sleep(poll_interval)
+
+
+class _CallbackError(Exception):
+    """Carries an exception of the caller's ``on_attempt`` past ``chat``'s bug wrapper."""
+
+    def __init__(self, original: Exception) -> None:
+        super().__init__(str(original))
+        self.original = original
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,8 @@ tests are deterministic.
 
 The HTTP layer is a small hand-written HTTP/1.1 server on asyncio streams rather than an ASGI
 app, because the faults need control a framework hides: blank keep-alive lines written before
-the JSON body, a connection dropped before any answer, or cut in the middle of one.
+the JSON body (or for ever, with no body), a connection dropped before any answer, or cut in the
+middle of one, and 200 answers that are not chat completions.
 
 ``insufficient_system_resource`` is, per DeepSeek's API reference, a ``finish_reason`` of a 200
 answer whose generation was interrupted (not an HTTP error); the simulator answers it that way,

@@ -213,6 +213,26 @@ async def test_an_unexpected_exception_is_wrapped_and_releases_its_slot(
     assert TEST_API_KEY not in str(caught.value) + repr(caught.value.attempts) + caplog.text
 
 
+class _BrokenBackoffClient(DeepSeekClient):
+    """A bug planted between attempts rather than inside one."""
+
+    def _backoff(self, attempt: int) -> float:
+        raise ZeroDivisionError("planted bug")
+
+
+@pytest.mark.anyio
+async def test_a_bug_between_attempts_is_wrapped_with_the_attempts_made(
+    simulator: SimulatorHandle,
+) -> None:
+    simulator.set_faults(["500", "ok"])
+    async with _BrokenBackoffClient(simulator.base_url, TEST_API_KEY, config=fast_config()) as c:
+        with pytest.raises(ClientInternalError, match="ZeroDivisionError") as caught:
+            await c.chat(req())
+        assert c.in_flight(PRO) == 0
+    assert isinstance(caught.value.__cause__, ZeroDivisionError)
+    assert [(a.outcome, a.http_status) for a in caught.value.attempts] == [("retried", 500)]
+
+
 @pytest.mark.anyio
 async def test_each_attempt_is_reported_before_the_next_is_sent(
     simulator: SimulatorHandle, make_client: MakeClient
