@@ -26,7 +26,7 @@ from collections.abc import Awaitable, Callable
 import anyio
 import httpx
 
-from connectors.deepseek import ChatRequest, DeepSeekClient
+from connectors.deepseek import ChatRequest, ClientConfig, DeepSeekClient
 from connectors.deepseek_protocol import build_body
 
 MODEL = "deepseek-v4-flash"
@@ -74,7 +74,7 @@ async def raw_rps(base_url: str, n: int, concurrency: int, tag: str) -> float:
 
 
 async def client_rps(base_url: str, n: int, concurrency: int, tag: str) -> float:
-    client = DeepSeekClient(base_url, KEY, concurrency={MODEL: concurrency})
+    client = DeepSeekClient(base_url, KEY, config=ClientConfig(concurrency={MODEL: concurrency}))
     async with client:
 
         async def send(i: int) -> None:

@@ -12,6 +12,14 @@ sends, retries, and admits requests per model. What it handles, and why:
   sending, so thousands of queued coroutines fail fast instead of each paying a round trip.
 - JSON mode can answer with blank content: retried a few times, then ``TransientAPIError``.
 - ``finish_reason: "length"`` is an answer, returned to the caller, who continues or splits.
+- A 200 whose body is not a chat completion (not JSON, no choices, a non-string content, usage
+  of the wrong types) is ``MalformedResponseError``: retried, its usage kept when readable.
+- Each attempt has a wall-clock deadline, send to last byte: keep-alive lines reset the read
+  timeout, so a server that sends them forever would otherwise hold the request for ever.
+- Whatever else goes wrong inside an attempt (a bug) releases its slot and is raised as
+  ``ClientInternalError`` from the original, carrying the attempts, like every error here.
+- Each attempt's record goes to the caller's ``on_attempt`` callback as soon as it ends, so
+  billed attempts are landed before a kill could lose them; the callback can stop the retries.
 
 The API key lives in a ``SecretStr`` and in the transport's headers only; every error text that
 leaves this module is scrubbed of it (the DeepSeek 401 message echoes part of the key).
@@ -25,9 +33,9 @@ import random
 import ssl
 from collections import deque
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from types import TracebackType
+from types import MappingProxyType, TracebackType
 from typing import Any
 
 import anyio
@@ -37,32 +45,56 @@ from pydantic import SecretStr
 
 from connectors.deepseek_protocol import (
     FLAVOURS,
+    AttemptCallback,
     AttemptRecord,
     ChatRequest,
     ChatResult,
     Flavour,
     Outcome,
+    StopRetrying,
     Usage,
     answer_problem,
     api_error,
+    billed_usage,
     build_body,
     is_blank_json,
     parse_chat_response,
     redact,
     request_key,
 )
-from nightshift.errors import ConfigError, ModelAPIError, RunStoppingError, TransientAPIError
+from nightshift.errors import (
+    AttemptDeadlineError,
+    ClientInternalError,
+    ConfigError,
+    MalformedResponseError,
+    ModelAPIError,
+    RetriesStoppedError,
+    RunStoppingError,
+    TransientAPIError,
+)
 
 __all__ = [
+    "AttemptCallback",
     "AttemptRecord",
     "ChatRequest",
     "ChatResult",
+    "ClientConfig",
     "DeepSeekClient",
+    "RetryPolicy",
+    "StopRetrying",
     "Usage",
+    "flash_pro_concurrency",
     "request_key",
 ]
 
 logger = logging.getLogger(__name__)
+
+# DeepSeek's per-account concurrency limits (API docs, "Rate Limit"); Pro admits a fifth of
+# Flash. Callers derive their per-model ceilings from these through ``flash_pro_concurrency``.
+FLASH_ACCOUNT_CONCURRENCY = 2_500
+PRO_ACCOUNT_CONCURRENCY = 500
+FLASH_MODEL = "deepseek-v4-flash"
+PRO_MODEL = "deepseek-v4-pro"
 
 DEFAULT_CONNECT_TIMEOUT = 30.0
 # A 1M-token prompt takes minutes to prefill, and DeepSeek may queue it first; the read timeout
@@ -73,14 +105,99 @@ DEFAULT_MAX_RETRIES = 6
 DEFAULT_BLANK_JSON_RETRIES = 2
 DEFAULT_BACKOFF_BASE = 1.0
 DEFAULT_BACKOFF_CAP = 60.0
-# Well under the account limits (2,500 Flash / 500 Pro): other jobs share the account.
-DEFAULT_CONCURRENCY: Mapping[str, int] = {
-    "deepseek-v4-flash": 64,
-    "deepseek-flash": 64,
-    "deepseek-v4-pro": 16,
-}
+# The wall-clock bound of one attempt, send to last byte. Keep-alive lines reset the read
+# timeout, so only this ends a server that sends them forever. DeepSeek closes a connection after
+# 10 minutes without inference, so 15 minutes covers any queueing; generating ``max_tokens``
+# adds up to that many tokens at a pessimistic 20 tokens/s (16,384 tokens: ~14 more minutes).
+DEFAULT_REQUEST_DEADLINE_SECONDS = 15 * 60.0
+DEFAULT_DEADLINE_SECONDS_PER_OUTPUT_TOKEN = 1 / 20
+# Well under the account limits: other jobs share the account.
+DEFAULT_FLASH_CONCURRENCY = 64
 DEFAULT_OTHER_CONCURRENCY = 16
 POOL_SIZE = 16  # requests per httpx connection pool; see ``DeepSeekClient._pick_pool``
+
+
+def flash_pro_concurrency(flash_model: str, pro_model: str, flash_in_flight: int) -> dict[str, int]:
+    """Per-model ceilings: ``flash_in_flight`` for Flash and the account limits' share of it
+    (a fifth) for Pro. One model serving both roles (self-hosted) gets ``flash_in_flight``."""
+    if flash_in_flight < 1:
+        raise ConfigError(f"a concurrency limit must be at least 1, got {flash_in_flight}")
+    if flash_model == pro_model:
+        return {flash_model: flash_in_flight}
+    pro = max(1, flash_in_flight * PRO_ACCOUNT_CONCURRENCY // FLASH_ACCOUNT_CONCURRENCY)
+    return {flash_model: flash_in_flight, pro_model: pro}
+
+
+DEFAULT_CONCURRENCY: Mapping[str, int] = MappingProxyType(
+    {
+        **flash_pro_concurrency(FLASH_MODEL, PRO_MODEL, DEFAULT_FLASH_CONCURRENCY),
+        "deepseek-flash": DEFAULT_FLASH_CONCURRENCY,
+    }
+)
+
+
+def default_timeout() -> httpx.Timeout:
+    return httpx.Timeout(
+        connect=DEFAULT_CONNECT_TIMEOUT,
+        read=DEFAULT_READ_TIMEOUT,
+        write=DEFAULT_WRITE_TIMEOUT,
+        pool=None,  # admission control is ours; the pool never queues (see ``_new_pool``)
+    )
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often and how patiently transient failures are retried."""
+
+    max_retries: int = DEFAULT_MAX_RETRIES
+    blank_json_retries: int = DEFAULT_BLANK_JSON_RETRIES
+    backoff_base: float = DEFAULT_BACKOFF_BASE
+    backoff_cap: float = DEFAULT_BACKOFF_CAP
+    jitter_seed: int | None = None  # fixed only in tests
+
+    def __post_init__(self) -> None:
+        if self.max_retries < 0 or self.blank_json_retries < 0:
+            raise ConfigError("retry counts cannot be negative")
+        if self.backoff_base < 0 or self.backoff_cap < 0:
+            raise ConfigError("back-off times cannot be negative")
+
+
+@dataclass(frozen=True)
+class ClientConfig:
+    """Everything about sending but the endpoint, the key and the flavour.
+
+    ``concurrency`` maps model ids to their admission ceilings, over ``DEFAULT_CONCURRENCY``;
+    other models get ``default_concurrency``. An attempt's deadline is
+    ``request_deadline_seconds + max_tokens * deadline_seconds_per_output_token``.
+    """
+
+    timeout: httpx.Timeout = field(default_factory=default_timeout)
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    request_deadline_seconds: float = DEFAULT_REQUEST_DEADLINE_SECONDS
+    deadline_seconds_per_output_token: float = DEFAULT_DEADLINE_SECONDS_PER_OUTPUT_TOKEN
+    concurrency: Mapping[str, int] = field(default_factory=dict)
+    default_concurrency: int = DEFAULT_OTHER_CONCURRENCY
+
+    def __post_init__(self) -> None:
+        if self.request_deadline_seconds <= 0 or self.deadline_seconds_per_output_token < 0:
+            raise ConfigError("the request deadline must be positive")
+        low = {m: n for m, n in self.concurrency.items() if n < 1}
+        if low or self.default_concurrency < 1:
+            raise ConfigError(
+                f"concurrency limits must be at least 1, got {low or self.default_concurrency}"
+            )
+        # Frozen all the way down: a caller's dict changed later must not change the client.
+        object.__setattr__(self, "concurrency", MappingProxyType(dict(self.concurrency)))
+
+    def ceiling(self, model: str) -> int:
+        default = DEFAULT_CONCURRENCY.get(model, self.default_concurrency)
+        return self.concurrency.get(model, default)
+
+    def deadline_seconds(self, request: ChatRequest) -> float:
+        return (
+            self.request_deadline_seconds
+            + request.max_tokens * self.deadline_seconds_per_output_token
+        )
 
 
 def _now() -> datetime:
@@ -156,39 +273,22 @@ class DeepSeekClient:
         api_key: SecretStr | str,
         *,
         flavour: Flavour = "deepseek",
-        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
-        read_timeout: float = DEFAULT_READ_TIMEOUT,
-        write_timeout: float = DEFAULT_WRITE_TIMEOUT,
-        max_retries: int = DEFAULT_MAX_RETRIES,
-        blank_json_retries: int = DEFAULT_BLANK_JSON_RETRIES,
-        backoff_base: float = DEFAULT_BACKOFF_BASE,
-        backoff_cap: float = DEFAULT_BACKOFF_CAP,
-        concurrency: Mapping[str, int] | None = None,
-        default_concurrency: int = DEFAULT_OTHER_CONCURRENCY,
-        seed: int | None = None,
+        config: ClientConfig | None = None,
     ) -> None:
         if flavour not in FLAVOURS:
             raise ConfigError(f"unknown flavour {flavour!r}; expected one of {FLAVOURS}")
         key = api_key if isinstance(api_key, SecretStr) else SecretStr(api_key)
         if not key.get_secret_value().strip():
             raise ConfigError("an API key is required (an empty key was given)")
-        if max_retries < 0 or blank_json_retries < 0:
-            raise ConfigError("retry counts cannot be negative")
+        if httpx.URL(base_url).scheme not in ("http", "https"):
+            raise ConfigError(f"the base URL must be http(s)://..., got {base_url!r}")
         self.base_url = base_url.rstrip("/")
         self.flavour: Flavour = flavour
-        self.max_retries = max_retries
-        self.blank_json_retries = blank_json_retries
-        self.backoff_base = backoff_base
-        self.backoff_cap = backoff_cap
+        self.config = config or ClientConfig()
         self._key = key
-        self._ceilings = {**DEFAULT_CONCURRENCY, **(concurrency or {})}
-        self._default_concurrency = default_concurrency
         self._limits: dict[str, AdaptiveLimit] = {}
         self._stopped: RunStoppingError | None = None
-        self._rng = random.Random(seed)
-        self._timeout = httpx.Timeout(
-            connect=connect_timeout, read=read_timeout, write=write_timeout, pool=None
-        )
+        self._rng = random.Random(self.config.retry.jitter_seed)
         # One TLS context for all pools: building one loads the CA bundle (~50 ms).
         self._tls = ssl.create_default_context(cafile=certifi.where())
         self._pools: list[httpx.AsyncClient] = []
@@ -220,7 +320,7 @@ class DeepSeekClient:
         pool = httpx.AsyncClient(
             base_url=self.base_url,
             headers={"Authorization": f"Bearer {self._key.get_secret_value()}"},
-            timeout=self._timeout,
+            timeout=self.config.timeout,
             verify=self._tls,
             # Admission control is ours; the pool must never be the thing that queues.
             limits=httpx.Limits(max_connections=None, max_keepalive_connections=POOL_SIZE),
@@ -248,7 +348,7 @@ class DeepSeekClient:
     def _limit_for(self, model: str) -> AdaptiveLimit:
         limit = self._limits.get(model)
         if limit is None:
-            limit = AdaptiveLimit(self._ceilings.get(model, self._default_concurrency))
+            limit = AdaptiveLimit(self.config.ceiling(model))
             self._limits[model] = limit
         return limit
 
@@ -266,78 +366,152 @@ class DeepSeekClient:
 
     # -- sending ---------------------------------------------------------------------------
 
-    async def chat(self, request: ChatRequest) -> ChatResult:
-        """Send ``request`` with retries. Raises a ``ModelAPIError`` carrying ``.attempts``."""
+    async def chat(
+        self, request: ChatRequest, *, on_attempt: AttemptCallback | None = None
+    ) -> ChatResult:
+        """Send ``request`` with retries. Raises a ``ModelAPIError`` carrying ``.attempts``.
+
+        ``on_attempt`` is awaited with each attempt's record as soon as the attempt ends (its
+        slot already released), before any back-off and before the next attempt, so a caller
+        can land billed attempts before a kill could lose them; the same records are in the
+        result's or the error's ``attempts``. If it raises ``StopRetrying`` while a retry is
+        due, ``chat`` raises ``RetriesStoppedError`` instead of retrying (after the last
+        attempt, when no retry is due, ``StopRetrying`` changes nothing); any other exception
+        from it propagates as it is.
+        """
+        attempts: list[AttemptRecord] = []
+        try:
+            return await self._send_with_retries(request, on_attempt, attempts)
+        except ModelAPIError:
+            raise
+        except _CallbackError as failed:
+            original = failed.original  # the caller's own exception, as it is (its own cause)
+            raise original from original.__cause__
+        except Exception as exc:  # a bug anywhere above: the caller still gets the attempts
+            raise self._internal(exc, attempts, request) from exc
+
+    async def _send_with_retries(
+        self,
+        request: ChatRequest,
+        on_attempt: AttemptCallback | None,
+        attempts: list[AttemptRecord],
+    ) -> ChatResult:
         body = _encode(build_body(request, self.flavour))
         limit = self._limit_for(request.model)
-        attempts: list[AttemptRecord] = []
+        deadline = self.config.deadline_seconds(request)
         blanks = 0
         while True:
-            number = len(attempts) + 1
-            started, result, error = await self._attempt(request, body, limit, attempts)
-            finished = _now()
-            usage = result.usage if result is not None else None
-            if error is None and result is not None:
-                attempts.append(AttemptRecord(number, started, finished, "ok", 200, None, usage))
-                return replace(result, attempts=tuple(attempts))
-            assert error is not None
-            retry = isinstance(error, TransientAPIError) and number <= self.max_retries
-            if result is not None and is_blank_json(request, result):
-                blanks += 1
-                if blanks > self.blank_json_retries:
-                    retry = False
-                    error = TransientAPIError(
-                        f"JSON mode answered blank content {blanks} times", status_code=200
-                    )
-            text = redact(str(error), self._key.get_secret_value())
-            outcome: Outcome = "retried" if retry else "failed"
-            attempts.append(
-                AttemptRecord(number, started, finished, outcome, error.status_code, text, usage)
-            )
+            sent = await self._attempt(request, body, limit, deadline, attempts)
+            record, error, retry, blanks = self._judge(request, sent, len(attempts), blanks)
+            attempts.append(record)
+            if on_attempt is not None:
+                try:
+                    await on_attempt(record)
+                except StopRetrying as stop:
+                    if retry:
+                        raise self._stopped_by_caller(stop, record, attempts, request) from stop
+                except Exception as exc:
+                    raise _CallbackError(exc) from exc
+            if error is None:
+                assert sent.result is not None
+                return replace(sent.result, attempts=tuple(attempts))
             if not retry:
-                raise self._final(error, text, attempts, request)
-            delay = self._backoff(number)
+                raise self._final(error, record.error or "", attempts, request)
+            delay = self._backoff(record.attempt)
             logger.warning(
-                "%s attempt %d failed (%s); retrying in %.2fs", request.model, number, text, delay
-            )
+                "%s attempt %d failed (%s); retrying in %.2fs",
+                request.model, record.attempt, record.error, delay,
+            )  # fmt: skip
             await anyio.sleep(delay)
+
+    def _judge(
+        self, request: ChatRequest, sent: _Sent, done: int, blanks: int
+    ) -> tuple[AttemptRecord, ModelAPIError | None, bool, int]:
+        """The attempt's record, its error, whether to retry, and the blank-JSON count so far."""
+        number = done + 1
+        error = sent.error
+        if error is None:
+            record = AttemptRecord(number, sent.started, sent.finished, "ok", 200, None, sent.usage)
+            return record, None, False, blanks
+        retry = isinstance(error, TransientAPIError) and number <= self.config.retry.max_retries
+        if sent.result is not None and is_blank_json(request, sent.result):
+            blanks += 1
+            if blanks > self.config.retry.blank_json_retries:
+                retry = False
+                error = TransientAPIError(
+                    f"JSON mode answered blank content {blanks} times", status_code=200
+                )
+        text = redact(str(error), self._key.get_secret_value())
+        outcome: Outcome = "retried" if retry else "failed"
+        record = AttemptRecord(
+            number, sent.started, sent.finished, outcome, error.status_code, text, sent.usage
+        )
+        return record, error, retry, blanks
 
     async def _attempt(
         self,
         request: ChatRequest,
         body: bytes,
         limit: AdaptiveLimit,
+        deadline: float,
         attempts: list[AttemptRecord],
-    ) -> tuple[datetime, ChatResult | None, ModelAPIError | None]:
-        """One admitted send: (when it started, the answer if any, why it is not one)."""
+    ) -> _Sent:
+        """One admitted send. Never raises but for a stopped run and cancellation: every other
+        failure, expected or not, comes back as the attempt's error, its slot released."""
         self._raise_if_stopped(attempts)
         epoch = await limit.acquire()
-        if self._stopped is not None:  # stopped while this request waited for a slot
-            limit.release(epoch)
-            self._raise_if_stopped(attempts)
+        sent: _Sent | None = None
+        try:
+            self._raise_if_stopped(attempts)  # stopped while this request waited for a slot
+            sent = await self._send(request, body, deadline)
+            return sent
+        finally:
+            # Exactly once, whatever happened (a cancelled or stopped attempt counts as neither
+            # an overload nor a success).
+            error = sent.error if sent is not None else None
+            limit.release(
+                epoch,
+                overloaded=error is not None and error.status_code == 429,
+                succeeded=sent is not None and error is None,
+            )
+
+    async def _send(self, request: ChatRequest, body: bytes, deadline: float) -> _Sent:
         started = _now()
         result: ChatResult | None = None
+        raw: bytes | None = None
         error: ModelAPIError | None = None
         try:
-            result = await self._post(body)
+            raw = await self._post_within(body, deadline)
+            result = parse_chat_response(raw, http_status=200)
             error = answer_problem(request, result)
         except ModelAPIError as exc:
             error = exc
-        except BaseException:
-            limit.release(epoch)  # cancelled, or a ConfigError: give the slot back
-            raise
-        overloaded = error is not None and error.status_code == 429
-        limit.release(epoch, overloaded=overloaded, succeeded=error is None)
-        return started, result, error
+        except Exception as exc:  # a bug, or a failure nobody foresaw: not retried
+            error = ClientInternalError(
+                f"unexpected {type(exc).__name__} in the model client: {exc}"
+            )
+            error.__cause__ = exc
+        if result is not None:
+            usage: Usage | None = result.usage
+        else:  # a malformed 200 may still have been generated and billed
+            usage = billed_usage(raw) if raw is not None else None
+        return _Sent(started, _now(), result, error, usage)
 
-    async def _post(self, body: bytes) -> ChatResult:
+    async def _post_within(self, body: bytes, deadline: float) -> bytes:
+        """The body of a 200 answer, or the project error for anything else. The deadline covers
+        sending and the whole answer: keep-alive lines reset the read timeout, not this."""
+        with anyio.move_on_after(deadline):
+            return await self._post(body)
+        raise AttemptDeadlineError(
+            f"no complete answer within the attempt's deadline of {deadline:g} s"
+        )
+
+    async def _post(self, body: bytes) -> bytes:
         index = self._pick_pool()
         try:
             response = await self._pools[index].post(
                 "/chat/completions", content=body, headers={"Content-Type": "application/json"}
             )
-        except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
-            raise ConfigError(f"bad base URL {self.base_url!r}: {exc}") from exc
         except httpx.TimeoutException as exc:
             raise TransientAPIError(f"timed out: {type(exc).__name__}") from exc
         except httpx.TransportError as exc:
@@ -347,18 +521,21 @@ class DeepSeekClient:
             self._pool_load[index] -= 1
         if response.status_code != 200:
             raise api_error(response.status_code, response.content)
-        return parse_chat_response(response.content, http_status=200)
+        return response.content
 
     def _backoff(self, attempt: int) -> float:
         # Full jitter (AWS architecture blog, "Exponential Backoff And Jitter"): spreads the
         # retries of many coroutines that failed together.
-        return self._rng.uniform(0, min(self.backoff_cap, self.backoff_base * 2 ** (attempt - 1)))
+        policy = self.config.retry
+        return self._rng.uniform(
+            0, min(policy.backoff_cap, policy.backoff_base * 2 ** (attempt - 1))
+        )
 
     def _final(
         self, error: ModelAPIError, text: str, attempts: list[AttemptRecord], request: ChatRequest
     ) -> ModelAPIError:
         error.args = (text,)
-        error.attempts = tuple(attempts)  # type: ignore[attr-defined]
+        error.attempts = tuple(attempts)
         if isinstance(error, RunStoppingError) and self._stopped is None:
             self._stopped = error
             logger.error("run stopped by %s: %s", type(error).__name__, text)
@@ -366,10 +543,39 @@ class DeepSeekClient:
             logger.error("%s failed after %d attempt(s): %s", request.model, len(attempts), text)
         return error
 
+    def _stopped_by_caller(
+        self,
+        stop: StopRetrying,
+        record: AttemptRecord,
+        attempts: list[AttemptRecord],
+        request: ChatRequest,
+    ) -> RetriesStoppedError:
+        reason = redact(str(stop), self._key.get_secret_value()) or "no reason given"
+        error = RetriesStoppedError(
+            f"retries stopped by the caller after attempt {record.attempt} ({reason}); "
+            f"it failed with: {record.error}",
+            status_code=record.http_status,
+        )
+        error.attempts = tuple(attempts)
+        logger.warning("%s: %s", request.model, error)
+        return error
+
+    def _internal(
+        self, exc: Exception, attempts: list[AttemptRecord], request: ChatRequest
+    ) -> ClientInternalError:
+        text = redact(
+            f"unexpected {type(exc).__name__} in the model client: {exc}",
+            self._key.get_secret_value(),
+        )
+        error = ClientInternalError(text)
+        error.attempts = tuple(attempts)
+        logger.error("%s: %s", request.model, text)
+        return error
+
     def _raise_if_stopped(self, attempts: list[AttemptRecord]) -> None:
         if self._stopped is not None:
             error = type(self._stopped)(str(self._stopped), status_code=self._stopped.status_code)
-            error.attempts = tuple(attempts)  # type: ignore[attr-defined]
+            error.attempts = tuple(attempts)
             raise error
 
     # -- readiness -------------------------------------------------------------------------
@@ -384,7 +590,13 @@ class DeepSeekClient:
             error = api_error(response.status_code, response.content)
             error.args = (redact(str(error), self._key.get_secret_value()),)
             raise error
-        data: Any = response.json().get("data") or []
+        try:
+            payload: Any = json.loads(response.content)
+        except ValueError as exc:
+            raise MalformedResponseError("the models list is not JSON", status_code=200) from exc
+        data = payload.get("data") if isinstance(payload, dict) else None
+        if not isinstance(data, list):
+            raise MalformedResponseError("the models list has no data list", status_code=200)
         return [str(item.get("id")) for item in data if isinstance(item, dict)]
 
     async def wait_until_ready(
@@ -416,6 +628,25 @@ class DeepSeekClient:
                     f"endpoint {self.base_url} not ready after {timeout}s: {last}"
                 )
             await anyio.sleep(poll_interval)
+
+
+class _CallbackError(Exception):
+    """Carries an exception of the caller's ``on_attempt`` past ``chat``'s bug wrapper."""
+
+    def __init__(self, original: Exception) -> None:
+        super().__init__(str(original))
+        self.original = original
+
+
+@dataclass(frozen=True)
+class _Sent:
+    """What one attempt came to: an answer, or the error that says why it is not one."""
+
+    started: datetime
+    finished: datetime
+    result: ChatResult | None
+    error: ModelAPIError | None
+    usage: Usage | None  # billed usage, also of a failed 200 when its usage could be read
 
 
 def _encode(body: dict[str, Any]) -> bytes:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -25,6 +25,7 @@ from nightshift.errors import (
     ConfigError,
     ContextLengthError,
     InsufficientBalanceError,
+    MalformedResponseError,
     ModelAPIError,
     RequestRejectedError,
     TransientAPIError,
@@ -60,6 +61,9 @@ class ChatRequest:
     def __post_init__(self) -> None:
         # Accept any sequence of messages but store a tuple, so the value stays immutable.
         object.__setattr__(self, "messages", tuple(dict(m) for m in self.messages))
+        for message in self.messages:
+            if not all(isinstance(k, str) and isinstance(v, str) for k, v in message.items()):
+                raise ConfigError(f"message fields must be strings, got {message!r:.200}")
         if not self.model:
             raise ConfigError("ChatRequest needs a model id")
         if not self.messages:
@@ -92,6 +96,15 @@ class AttemptRecord:
     http_status: int | None = None
     error: str | None = None
     usage: Usage | None = None
+
+
+AttemptCallback = Callable[[AttemptRecord], Awaitable[None]]
+"""Awaited by ``DeepSeekClient.chat`` as soon as each attempt ends, before any back-off."""
+
+
+class StopRetrying(Exception):
+    """Raised by an ``AttemptCallback`` to stop the retries of a request (e.g. the next attempt
+    would pass the budget's cap). ``chat`` then raises ``RetriesStoppedError`` from it."""
 
 
 @dataclass(frozen=True)
@@ -157,31 +170,60 @@ def build_body(request: ChatRequest, flavour: Flavour = "deepseek") -> dict[str,
     return body
 
 
-def _int(value: Any) -> int:
-    return value if isinstance(value, int) and value >= 0 else 0
+_EXCERPT_CHARS = 200  # of a malformed body, in the error text (which the client redacts)
 
 
-def parse_usage(raw: Mapping[str, Any] | None) -> Usage:
-    """Usage of either flavour; missing cache fields mean no hits and all misses."""
-    if not raw:
+def _malformed(what: str) -> MalformedResponseError:
+    return MalformedResponseError(f"malformed answer: {what}", status_code=200)
+
+
+def _count(raw: Mapping[str, Any], name: str) -> int:
+    """A token count: absent or null is 0; anything but a non-negative whole number is an error,
+    because a wrong count would under-charge the budget without anyone noticing."""
+    value = raw.get(name)
+    if value is None:
+        return 0
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise _malformed(f"usage.{name} is {value!r}, not a token count")
+    return value
+
+
+def _details(raw: Mapping[str, Any], name: str) -> Mapping[str, Any]:
+    value = raw.get(name)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise _malformed(f"usage.{name} is a {type(value).__name__}, not an object")
+    return value
+
+
+def parse_usage(raw: Any) -> Usage:
+    """Usage of either flavour; missing cache fields mean no hits and all misses.
+
+    Raises ``MalformedResponseError`` for fields of the wrong type.
+    """
+    if raw is None:
         return Usage()
-    prompt = _int(raw.get("prompt_tokens"))
+    if not isinstance(raw, dict):
+        raise _malformed(f"usage is a {type(raw).__name__}, not an object")
+    prompt = _count(raw, "prompt_tokens")
     if "prompt_cache_hit_tokens" in raw:
-        hits = _int(raw.get("prompt_cache_hit_tokens"))
+        hits = _count(raw, "prompt_cache_hit_tokens")
     else:
-        hits = _int((raw.get("prompt_tokens_details") or {}).get("cached_tokens"))
+        hits = _count(_details(raw, "prompt_tokens_details"), "cached_tokens")
     misses = (
-        _int(raw["prompt_cache_miss_tokens"])
+        _count(raw, "prompt_cache_miss_tokens")
         if "prompt_cache_miss_tokens" in raw
         else prompt - hits
     )
-    details = raw.get("completion_tokens_details") or {}
     return Usage(
         prompt_tokens=prompt,
         prompt_cache_hit_tokens=hits,
         prompt_cache_miss_tokens=max(misses, 0),
-        completion_tokens=_int(raw.get("completion_tokens")),
-        reasoning_tokens=_int(details.get("reasoning_tokens")),
+        completion_tokens=_count(raw, "completion_tokens"),
+        reasoning_tokens=_count(_details(raw, "completion_tokens_details"), "reasoning_tokens"),
     )
 
 
@@ -193,40 +235,79 @@ def _load_json(text: str | bytes) -> Any:
     return json.loads(text.strip())
 
 
-def parse_chat_response(text: str | bytes, *, http_status: int = 200) -> ChatResult:
-    """Parse a 200 answer. Raises ``TransientAPIError`` for an answer that is not one.
-
-    Blank JSON content and ``finish_reason: length`` are returned as they are: whether blank
-    content is a failure depends on the request (JSON mode), which the client knows.
-    """
+def _load_object(text: str | bytes) -> dict[str, Any]:
     try:
         payload = _load_json(text)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise TransientAPIError(f"malformed response body: {exc}", status_code=http_status) from exc
+    except ValueError as exc:  # JSONDecodeError, and a body nested deeper than json can parse
+        raw = text.decode("utf-8", "replace") if isinstance(text, bytes) else text
+        excerpt = raw.strip()[:_EXCERPT_CHARS] or "(empty body)"
+        raise _malformed(f"the body is not JSON ({exc}): {excerpt}") from exc
+    except RecursionError as exc:
+        raise _malformed("the body nests too deeply to parse") from exc
     if not isinstance(payload, dict):
-        raise TransientAPIError("response body is not a JSON object", status_code=http_status)
+        raise _malformed(f"the body is a JSON {type(payload).__name__}, not an object")
+    return payload
+
+
+def _optional_text(value: Any, name: str) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    raise _malformed(f"{name} is a {type(value).__name__}, not a string")
+
+
+def parse_chat_response(text: str | bytes, *, http_status: int = 200) -> ChatResult:
+    """Parse a 200 answer. Raises ``MalformedResponseError`` for a body that is not a chat
+    completion, and ``TransientAPIError`` for an error written inside the 200.
+
+    Every shape check is here, so that no malformed answer reaches the caller as an
+    ``AttributeError`` or ``TypeError``. Blank JSON content and ``finish_reason: length`` are
+    returned as they are: whether blank content is a failure depends on the request (JSON mode),
+    which the client knows.
+    """
+    payload = _load_object(text)
     if "error" in payload:
         # An error written after the 200 status line, e.g. once the queue gave up on the request.
         raise TransientAPIError(
             f"error inside a {http_status} answer: {error_message(payload)}",
             status_code=http_status,
         )
+    usage = parse_usage(payload.get("usage"))
     choices = payload.get("choices")
-    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
-        raise TransientAPIError("response has no choices", status_code=http_status)
+    if not isinstance(choices, list):
+        raise _malformed(f"choices is a {type(choices).__name__}, not a list")
+    if not choices:
+        raise _malformed("choices is empty")
     choice = choices[0]
-    message = choice.get("message") or {}
-    reasoning = message.get("reasoning_content")
+    if not isinstance(choice, dict):
+        raise _malformed(f"choices[0] is a {type(choice).__name__}, not an object")
+    message = choice.get("message")
+    if not isinstance(message, dict):
+        raise _malformed(f"choices[0].message is a {type(message).__name__}, not an object")
+    reasoning = _optional_text(message.get("reasoning_content"), "reasoning_content")
     if reasoning is None:
-        reasoning = message.get("reasoning")
+        reasoning = _optional_text(message.get("reasoning"), "reasoning")
+    model = payload.get("model")
     return ChatResult(
-        content=message.get("content") or "",
+        content=_optional_text(message.get("content"), "content") or "",
         reasoning_content=reasoning,
-        finish_reason=choice.get("finish_reason"),
-        usage=parse_usage(payload.get("usage")),
-        model=str(payload.get("model") or ""),
+        finish_reason=_optional_text(choice.get("finish_reason"), "finish_reason"),
+        usage=usage,
+        model=model if isinstance(model, str) else "",
         http_status=http_status,
     )
+
+
+def billed_usage(text: str | bytes) -> Usage | None:
+    """The usage of a 200 answer that failed to parse, when that part can be read; else None.
+
+    A malformed answer may still have been generated and billed; its attempt keeps the usage.
+    Never raises.
+    """
+    try:
+        raw = _load_object(text).get("usage")
+        return None if raw is None else parse_usage(raw)
+    except MalformedResponseError:
+        return None
 
 
 def error_message(payload: Any) -> str:
@@ -246,7 +327,7 @@ def api_error(status: int, body: str | bytes) -> ModelAPIError:
     """The project exception for a non-200 answer (returned, not raised: the caller decides)."""
     try:
         message = error_message(_load_json(body))
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):
         message = ""
     if not message:
         raw = body.decode("utf-8", "replace") if isinstance(body, bytes) else body

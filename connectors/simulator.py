@@ -8,7 +8,8 @@ tests are deterministic.
 
 The HTTP layer is a small hand-written HTTP/1.1 server on asyncio streams rather than an ASGI
 app, because the faults need control a framework hides: blank keep-alive lines written before
-the JSON body, a connection dropped before any answer, or cut in the middle of one.
+the JSON body (or for ever, with no body), a connection dropped before any answer, or cut in the
+middle of one, and 200 answers that are not chat completions.
 
 ``insufficient_system_resource`` is, per DeepSeek's API reference, a ``finish_reason`` of a 200
 answer whose generation was interrupted (not an HTTP error); the simulator answers it that way,
@@ -66,8 +67,16 @@ FAULTS = (
     "blank_json",  # whitespace-only content
     "length",  # truncated content, finish_reason "length"
     "slow",  # ``slow_seconds`` of silence before the answer
+    "keepalive_forever",  # blank lines at ``keepalive_interval`` (at least 50 ms), never a body
+    # 200 answers that are not chat completions; usage is intact unless named
+    "malformed_content",  # message.content is a number
+    "malformed_choices",  # choices is an object, not a list
+    "null_message",  # choices[0].message is null
+    "malformed_usage",  # the token counts are strings
+    "not_json",  # a proxy's HTML error page, echoing the request's Authorization header
 )
 _BIG_PROMPT_CHARS = 200_000  # tokenise off the event loop above this
+_FOREVER_INTERVAL = 0.05  # the least gap between the "keepalive_forever" fault's blank lines
 _FAULT_ERRORS = {
     "429": (429, "Rate limit reached for requests (simulator)", "rate_limit_error"),
     "500": (500, "Internal server error (simulator)", "server_error"),
@@ -221,7 +230,7 @@ class Simulator:
             ]
             await _write(writer, 200, json.dumps({"object": "list", "data": data}).encode())
         elif path == "/chat/completions" and method == "POST":
-            await self._chat(body, writer)
+            await self._chat(body, writer, headers.get("authorization", ""))
         else:
             await _write(
                 writer, 405, error_body("method not allowed (simulator)", "invalid_request_error")
@@ -242,7 +251,7 @@ class Simulator:
 
     # -- chat --------------------------------------------------------------------------------
 
-    async def _chat(self, raw: bytes, writer: asyncio.StreamWriter) -> None:
+    async def _chat(self, raw: bytes, writer: asyncio.StreamWriter, authorization: str) -> None:
         try:
             body = json.loads(raw)
             if not isinstance(body, dict):
@@ -268,7 +277,8 @@ class Simulator:
                 body = error_body(f"{message} (simulator)", "invalid_request_error")
                 plan = _Plan(_with(entry, status=status), status, body)
             else:
-                plan = await self._plan(request, entry)
+                plan = _malformed(await self._plan(request, entry), authorization)
+            entry = _with(plan.entry, answered=False)  # logged if the answer never completes
             chunked = await _prelude(writer, plan, self.config.keepalive_interval)
             # Recorded before the last bytes leave, so a client that has its answer also
             # finds it in the log.
@@ -343,6 +353,7 @@ class Simulator:
             delay=delay,
             blank_lines=cfg.keepalive_lines if fault in ("keepalive", "disconnect_mid") else 0,
             cut=fault == "disconnect_mid",
+            forever=fault == "keepalive_forever",
         )
 
 
@@ -355,6 +366,31 @@ class _Plan:
     blank_lines: int = 0
     cut: bool = False  # send half the body, then cut the connection
     drop: bool = False  # cut the connection before sending anything
+    forever: bool = False  # keep-alive blank lines until the client leaves; never the body
+
+
+def _malformed(plan: _Plan, authorization: str) -> _Plan:
+    """The plan's 200 answer broken the way its fault says (other plans pass through)."""
+    fault = plan.entry.fault
+    if fault == "not_json":
+        page = (
+            "<html><head><title>502 Bad Gateway</title></head><body>upstream answered "
+            f"nothing (simulator)<!-- request: Authorization: {authorization} --></body></html>"
+        )
+        return replace(plan, body=page.encode())
+    if fault not in ("malformed_content", "malformed_choices", "null_message", "malformed_usage"):
+        return plan
+    payload = json.loads(plan.body)
+    choice = payload["choices"][0]
+    if fault == "malformed_content":
+        choice["message"]["content"] = 12345
+    elif fault == "malformed_choices":
+        payload["choices"] = {"0": choice}
+    elif fault == "null_message":
+        choice["message"] = None
+    else:
+        payload["usage"] = {name: str(value) for name, value in payload["usage"].items()}
+    return replace(plan, body=json.dumps(payload).encode())
 
 
 def _with(entry: LogEntry, **changes: Any) -> LogEntry:
@@ -414,6 +450,12 @@ async def _prelude(writer: asyncio.StreamWriter, plan: _Plan, interval: float) -
     does while a request is queued. Returns whether the answer is chunked (headers sent)."""
     if plan.drop:
         raise _Dropped
+    if plan.forever:
+        writer.write(_head(plan.status, "Transfer-Encoding: chunked\r\n"))
+        while True:  # until the client goes (the write fails) or the server shuts down
+            writer.write(b"1\r\n\n\r\n")
+            await writer.drain()
+            await asyncio.sleep(max(interval, _FOREVER_INTERVAL))
     chunked = plan.blank_lines > 0 or (interval > 0 and plan.delay > 0)
     if not chunked:
         if plan.delay > 0:

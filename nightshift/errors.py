@@ -7,8 +7,13 @@
     │   │   └── InsufficientBalanceError  402: the account has no balance left
     │   ├── RequestRejectedError    400/422: the request itself is wrong; not retried
     │   │   └── ContextLengthError        the prompt is longer than the context
-    │   └── TransientAPIError       429, 5xx, dropped connections, blank JSON: retried,
-    │                               raised once the retries are spent
+    │   ├── TransientAPIError       429, 5xx, dropped connections, blank JSON: retried,
+    │   │                           raised once the retries are spent
+    │   │   ├── MalformedResponseError    a 200 answer that is not a chat completion
+    │   │   └── AttemptDeadlineError      no complete answer within the per-attempt deadline
+    │   ├── RetriesStoppedError     the caller stopped the retries (its budget); not retried
+    │   └── ClientInternalError     an unexpected exception inside the client (a bug),
+    │                               wrapped so the caller still gets the attempts; not retried
     ├── StorageError                a corpus source or sink (local disk, S3) failed
     │   ├── SourceNotFoundError     the folder, file or bucket does not exist
     │   ├── AccessDeniedError       credentials are missing, expired or not allowed
@@ -28,13 +33,21 @@ a reason. Library code raises these; only the CLI turns them into exit codes.
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class NightshiftError(Exception):
     """Root of the operational failures."""
 
 
 class ModelAPIError(NightshiftError):
-    """The model endpoint failed. ``status_code`` is the HTTP status when there was one."""
+    """The model endpoint failed. ``status_code`` is the HTTP status when there was one.
+
+    ``attempts`` holds the client's records of the attempts made for the request (billed ones
+    included), set when the client gives up; empty when nothing was sent.
+    """
+
+    attempts: tuple[Any, ...] = ()
 
     def __init__(self, message: str, *, status_code: int | None = None) -> None:
         super().__init__(message)
@@ -63,6 +76,25 @@ class ContextLengthError(RequestRejectedError):
 
 class TransientAPIError(ModelAPIError):
     """A failure worth retrying (429, 5xx, a dropped connection, blank JSON content)."""
+
+
+class MalformedResponseError(TransientAPIError):
+    """A 200 answer that is not a chat completion: not JSON, no choices, a non-string content,
+    usage of the wrong types. Retried; its usage is kept when that part could be read."""
+
+
+class AttemptDeadlineError(TransientAPIError):
+    """No complete answer within the attempt's wall-clock deadline (e.g. a server that sends
+    keep-alive blank lines forever, which no read timeout catches)."""
+
+
+class RetriesStoppedError(ModelAPIError):
+    """The caller stopped the retries from its per-attempt callback (e.g. its budget is spent)."""
+
+
+class ClientInternalError(ModelAPIError):
+    """An unexpected exception inside the client while handling an attempt; chained ``from``
+    the original. Not retried: a bug does not heal by sending again."""
 
 
 class StorageError(NightshiftError):

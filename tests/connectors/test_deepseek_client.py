@@ -1,34 +1,48 @@
-"""The DeepSeek client: pure protocol functions directly; sending over real sockets."""
+"""The DeepSeek client: admission and configuration directly; sending over real sockets.
+
+The wire format's pure functions are tested in ``test_deepseek_protocol``.
+"""
 
 from __future__ import annotations
 
-import json
 import logging
+import time
 from collections.abc import Callable
+from dataclasses import FrozenInstanceError, replace
 
 import anyio
+import httpx
 import pytest
 
-from connectors.deepseek import AdaptiveLimit, ChatRequest, DeepSeekClient
-from connectors.deepseek_protocol import (
-    Usage,
-    api_error,
-    build_body,
-    parse_chat_response,
-    parse_usage,
-    request_key,
+from connectors.deepseek import (
+    DEFAULT_CONCURRENCY,
+    FLASH_ACCOUNT_CONCURRENCY,
+    PRO_ACCOUNT_CONCURRENCY,
+    AdaptiveLimit,
+    AttemptRecord,
+    ChatRequest,
+    ClientConfig,
+    DeepSeekClient,
+    RetryPolicy,
+    StopRetrying,
+    flash_pro_concurrency,
 )
+from connectors.deepseek_protocol import Usage, request_key
 from connectors.simulator import SimulatorConfig, SimulatorHandle, running_simulator
 from nightshift.errors import (
+    AttemptDeadlineError,
     AuthenticationError,
+    ClientInternalError,
     ConfigError,
     ContextLengthError,
     InsufficientBalanceError,
+    MalformedResponseError,
     RequestRejectedError,
+    RetriesStoppedError,
     TransientAPIError,
 )
 from nightshift.pricing import cost_usd
-from tests.connectors.conftest import TEST_API_KEY
+from tests.connectors.conftest import FAST_RETRY, TEST_API_KEY, fast_config
 
 MakeClient = Callable[..., DeepSeekClient]
 PRO = "deepseek-v4-pro"
@@ -39,106 +53,7 @@ def req(text: str = "hello", model: str = PRO, **kw: object) -> ChatRequest:
     return ChatRequest(model=model, messages=[{"role": "user", "content": text}], **kw)  # type: ignore[arg-type]
 
 
-# -- pure functions ------------------------------------------------------------------------
-
-
-def test_deepseek_body_switches_thinking_effort_and_json() -> None:
-    r = ChatRequest(
-        PRO,
-        [{"role": "user", "content": "x"}],
-        max_tokens=100,
-        thinking=True,
-        reasoning_effort="max",
-        json_mode=True,
-        temperature=0.0,
-        user_id="run-1",
-    )
-    body = build_body(r)
-    assert body["thinking"] == {"type": "enabled"}
-    assert body["reasoning_effort"] == "max"
-    assert body["response_format"] == {"type": "json_object"}
-    assert body["user_id"] == "run-1"
-    assert body["temperature"] == 0.0
-    assert "chat_template_kwargs" not in body
-    plain = build_body(req(thinking=False))
-    assert plain["thinking"] == {"type": "disabled"}
-    assert "response_format" not in plain and "reasoning_effort" not in plain
-
-
-def test_vllm_body_uses_chat_template_kwargs() -> None:
-    body = build_body(req(thinking=True, reasoning_effort="high"), "vllm")
-    assert body["chat_template_kwargs"] == {"thinking": True, "reasoning_effort": "high"}
-    assert "thinking" not in body and "reasoning_effort" not in body
-    assert build_body(req(thinking=False), "vllm")["chat_template_kwargs"] == {"thinking": False}
-
-
-def test_request_key_covers_the_answer_but_not_the_user() -> None:
-    key = request_key(req(user_id="a"))
-    assert len(key) == 64 and key == request_key(req(user_id="b"))
-    assert key != request_key(req("other"))
-    assert key != request_key(req(max_tokens=9))
-    assert key != request_key(req(json_mode=True))
-    assert key != request_key(req(model=FLASH))
-
-
-def test_bad_requests_fail_at_construction() -> None:
-    with pytest.raises(ConfigError):
-        req(reasoning_effort="low")
-    with pytest.raises(ConfigError):
-        ChatRequest(PRO, [])
-
-
-def test_parse_tolerates_keepalive_lines_and_reads_usage() -> None:
-    body = {
-        "model": PRO,
-        "choices": [
-            {
-                "message": {"content": "{}", "reasoning_content": "hm"},
-                "finish_reason": "stop",
-            }
-        ],
-        "usage": {
-            "prompt_tokens": 100,
-            "prompt_cache_hit_tokens": 64,
-            "prompt_cache_miss_tokens": 36,
-            "completion_tokens": 9,
-            "completion_tokens_details": {"reasoning_tokens": 4},
-        },
-    }
-    result = parse_chat_response("\n\n \n" + json.dumps(body))
-    assert (result.content, result.reasoning_content, result.finish_reason) == ("{}", "hm", "stop")
-    assert result.usage.prompt_cache_hit_tokens == 64 and result.usage.reasoning_tokens == 4
-
-
-def test_vllm_usage_without_cache_fields_is_all_miss() -> None:
-    usage = parse_usage({"prompt_tokens": 50, "completion_tokens": 3})
-    assert (usage.prompt_cache_hit_tokens, usage.prompt_cache_miss_tokens) == (0, 50)
-    cached = parse_usage({"prompt_tokens": 50, "prompt_tokens_details": {"cached_tokens": 32}})
-    assert (cached.prompt_cache_hit_tokens, cached.prompt_cache_miss_tokens) == (32, 18)
-
-
-def test_an_error_inside_a_200_is_transient() -> None:
-    with pytest.raises(TransientAPIError, match="queue gave up"):
-        parse_chat_response('\n\n{"error": {"message": "queue gave up"}}')
-
-
-@pytest.mark.parametrize(
-    ("status", "message", "expected"),
-    [
-        (400, "This model's maximum context length is 1048576 tokens.", ContextLengthError),
-        (400, "Invalid format", RequestRejectedError),
-        (422, "Invalid parameters", RequestRejectedError),
-        (401, "Authentication Fails", AuthenticationError),
-        (402, "Insufficient Balance", InsufficientBalanceError),
-        (429, "Rate limit", TransientAPIError),
-        (503, "Server overloaded", TransientAPIError),
-        (404, "not found", RequestRejectedError),
-    ],
-)
-def test_status_codes_map_onto_the_error_tree(status: int, message: str, expected: type) -> None:
-    error = api_error(status, json.dumps({"error": {"message": message}}))
-    assert type(error) is expected
-    assert message in str(error) and error.status_code == status
+# -- admission and configuration ----------------------------------------------------------
 
 
 @pytest.mark.anyio
@@ -156,6 +71,45 @@ async def test_adaptive_limit_halves_once_per_window_and_creeps_back() -> None:
     for _ in range(10):
         limit.release(await limit.acquire(), overloaded=True)
     assert limit.limit == 1  # never below one
+
+
+def test_pro_gets_the_account_limits_share_of_flash() -> None:
+    assert PRO_ACCOUNT_CONCURRENCY * 5 == FLASH_ACCOUNT_CONCURRENCY
+    assert flash_pro_concurrency(FLASH, PRO, FLASH_ACCOUNT_CONCURRENCY) == {
+        FLASH: FLASH_ACCOUNT_CONCURRENCY,
+        PRO: PRO_ACCOUNT_CONCURRENCY,
+    }
+    assert flash_pro_concurrency(FLASH, PRO, 32) == {FLASH: 32, PRO: 6}
+    assert flash_pro_concurrency(FLASH, PRO, 3) == {FLASH: 3, PRO: 1}  # never below one
+    assert flash_pro_concurrency("served", "served", 8) == {"served": 8}  # one model, both roles
+    assert DEFAULT_CONCURRENCY[PRO] == DEFAULT_CONCURRENCY[FLASH] // 5
+
+
+def test_the_config_is_frozen_checked_and_layered_over_the_defaults() -> None:
+    mine = {PRO: 3}
+    config = ClientConfig(concurrency=mine, default_concurrency=2)
+    mine[PRO] = 99  # the caller's dict changing later does not change the config
+    assert (config.ceiling(PRO), config.ceiling(FLASH), config.ceiling("other")) == (
+        3,
+        DEFAULT_CONCURRENCY[FLASH],
+        2,
+    )
+    with pytest.raises(FrozenInstanceError):
+        config.default_concurrency = 5  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        config.concurrency[PRO] = 5  # type: ignore[index]
+    # 15 minutes for the queue, then 2,000 tokens at 20 tokens/s.
+    assert ClientConfig().deadline_seconds(req(max_tokens=2000)) == 15 * 60 + 100
+    for bad in (
+        lambda: RetryPolicy(max_retries=-1),
+        lambda: RetryPolicy(backoff_cap=-1.0),
+        lambda: ClientConfig(concurrency={PRO: 0}),
+        lambda: ClientConfig(request_deadline_seconds=0),
+        lambda: DeepSeekClient("ftp://example.org", TEST_API_KEY),
+        lambda: DeepSeekClient("http://127.0.0.1:1", "  "),
+    ):
+        with pytest.raises(ConfigError):
+            bad()
 
 
 # -- over sockets: one test per fault ------------------------------------------------------
@@ -187,6 +141,191 @@ async def test_dropped_connections_are_retried(
     first, second = result.attempts
     assert (first.outcome, first.http_status, second.outcome) == ("retried", None, "ok")
     assert "RemoteProtocolError" in (first.error or "")
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("fault", "usage_kept"),
+    [
+        ("malformed_content", True),
+        ("malformed_choices", True),
+        ("null_message", True),
+        ("malformed_usage", False),
+        ("not_json", False),
+    ],
+)
+async def test_malformed_answers_are_retried_with_their_usage(
+    simulator: SimulatorHandle, make_client: MakeClient, fault: str, usage_kept: bool
+) -> None:
+    simulator.set_faults([fault, "ok"])
+    async with make_client() as client:
+        result = await client.chat(req())
+        assert client.in_flight(PRO) == 0
+    first, second = result.attempts
+    assert (first.outcome, first.http_status, second.outcome) == ("retried", 200, "ok")
+    assert "malformed answer" in (first.error or "")
+    # A malformed answer was generated and may be billed: its usage is kept when readable.
+    assert (first.usage is not None and first.usage.prompt_tokens > 0) == usage_kept
+    assert simulator.stats.faults() == [fault, "ok"]
+
+
+@pytest.mark.anyio
+async def test_malformed_answers_are_bounded_and_leave_the_client_usable(
+    simulator: SimulatorHandle, make_client: MakeClient
+) -> None:
+    simulator.set_faults(["malformed_content", "not_json", "malformed_choices"])
+    async with make_client(retry=replace(FAST_RETRY, max_retries=2)) as client:
+        with pytest.raises(MalformedResponseError) as caught:
+            await client.chat(req())
+        assert client.in_flight(PRO) == 0
+        after = await client.chat(req("the next one"))
+    assert [a.outcome for a in caught.value.attempts] == ["retried", "retried", "failed"]
+    assert caught.value.status_code == 200 and after.finish_reason == "stop"
+
+
+class _OnceBrokenClient(DeepSeekClient):
+    """A client with a bug planted in its first send, standing for any bug nobody foresaw (no
+    real component can be asked to have one)."""
+
+    planted = True
+
+    async def _post(self, body: bytes) -> bytes:
+        if self.planted:
+            self.planted = False
+            raise KeyError(f"planted bug, key {TEST_API_KEY}")
+        return await super()._post(body)
+
+
+@pytest.mark.anyio
+async def test_an_unexpected_exception_is_wrapped_and_releases_its_slot(
+    simulator: SimulatorHandle, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = fast_config(concurrency={PRO: 1})
+    async with _OnceBrokenClient(simulator.base_url, TEST_API_KEY, config=config) as client:
+        with pytest.raises(ClientInternalError, match="unexpected KeyError") as caught:
+            await client.chat(req())
+        assert client.in_flight(PRO) == 0
+        # The one slot came back: the next request is admitted and answered.
+        with anyio.fail_after(5):
+            assert (await client.chat(req())).finish_reason == "stop"
+    assert isinstance(caught.value.__cause__, KeyError)
+    assert [a.outcome for a in caught.value.attempts] == ["failed"]  # a bug is not retried
+    assert TEST_API_KEY not in str(caught.value) + repr(caught.value.attempts) + caplog.text
+
+
+class _BrokenBackoffClient(DeepSeekClient):
+    """A bug planted between attempts rather than inside one."""
+
+    def _backoff(self, attempt: int) -> float:
+        raise ZeroDivisionError("planted bug")
+
+
+@pytest.mark.anyio
+async def test_a_bug_between_attempts_is_wrapped_with_the_attempts_made(
+    simulator: SimulatorHandle,
+) -> None:
+    simulator.set_faults(["500", "ok"])
+    async with _BrokenBackoffClient(simulator.base_url, TEST_API_KEY, config=fast_config()) as c:
+        with pytest.raises(ClientInternalError, match="ZeroDivisionError") as caught:
+            await c.chat(req())
+        assert c.in_flight(PRO) == 0
+    assert isinstance(caught.value.__cause__, ZeroDivisionError)
+    assert [(a.outcome, a.http_status) for a in caught.value.attempts] == [("retried", 500)]
+
+
+@pytest.mark.anyio
+async def test_each_attempt_is_reported_before_the_next_is_sent(
+    simulator: SimulatorHandle, make_client: MakeClient
+) -> None:
+    simulator.set_faults(["500", "malformed_content", "ok"])
+    reported: list[tuple[AttemptRecord, int]] = []
+
+    async def on_attempt(record: AttemptRecord) -> None:
+        await anyio.sleep(0.05)  # a slow ledger write still comes before the next send
+        reported.append((record, len(simulator.stats.log)))
+
+    async with make_client() as client:
+        result = await client.chat(req(), on_attempt=on_attempt)
+    assert [record for record, _ in reported] == list(result.attempts)
+    assert [sent for _, sent in reported] == [1, 2, 3]
+    assert reported[1][0].usage is not None  # the billed malformed answer, reported at once
+
+
+@pytest.mark.anyio
+async def test_the_caller_can_stop_the_retries(
+    simulator: SimulatorHandle, make_client: MakeClient
+) -> None:
+    simulator.set_faults(["503", "503", "ok"])
+
+    async def over_budget(record: AttemptRecord) -> None:
+        if record.outcome == "retried":
+            raise StopRetrying("the next attempt would pass the budget cap")
+
+    async with make_client() as client:
+        with pytest.raises(RetriesStoppedError, match="budget cap") as caught:
+            await client.chat(req(), on_attempt=over_budget)
+        assert client.in_flight(PRO) == 0
+        # With nothing left to retry, StopRetrying changes nothing: the answer is returned.
+        simulator.set_faults(["ok"])
+        answered = await client.chat(req(), on_attempt=over_budget)
+    assert not isinstance(caught.value, TransientAPIError)  # the caller's own retries stop too
+    assert isinstance(caught.value.__cause__, StopRetrying)
+    assert [(a.outcome, a.http_status) for a in caught.value.attempts] == [("retried", 503)]
+    assert caught.value.status_code == 503
+    assert simulator.stats.faults() == ["503", "ok"]  # the second 503 was never asked for
+    assert answered.finish_reason == "stop"
+
+
+@pytest.mark.anyio
+async def test_any_other_callback_exception_propagates_as_it_is(
+    simulator: SimulatorHandle, make_client: MakeClient
+) -> None:
+    simulator.set_faults(["500", "ok"])
+
+    async def ledger_down(record: AttemptRecord) -> None:
+        raise OSError("disk full")
+
+    async with make_client() as client:
+        with pytest.raises(OSError, match="disk full"):
+            await client.chat(req(), on_attempt=ledger_down)
+        assert client.in_flight(PRO) == 0
+    assert simulator.stats.faults() == ["500"]
+
+
+@pytest.mark.anyio
+async def test_endless_keepalive_lines_end_at_the_deadline(
+    simulator: SimulatorHandle, make_client: MakeClient
+) -> None:
+    simulator.config.keepalive_interval = 0.02  # far inside the read timeout of 10 s
+    simulator.set_faults(["keepalive_forever", "ok"])
+    started = time.monotonic()
+    async with make_client(request_deadline_seconds=0.4) as client:
+        with anyio.fail_after(10):  # without the deadline this would wait for ever
+            result = await client.chat(req())
+    first, second = result.attempts
+    assert (first.outcome, first.http_status, first.usage, second.outcome) == (
+        "retried", None, None, "ok"
+    )  # fmt: skip
+    assert "deadline of 0.4 s" in (first.error or "")
+    assert time.monotonic() - started < 5
+    # The server noticed the client leave: its endless answer ended too.
+    with anyio.fail_after(5):
+        while simulator.stats.in_flight[PRO]:
+            await anyio.sleep(0.02)
+
+
+@pytest.mark.anyio
+async def test_the_deadline_grows_with_max_tokens_and_bounds_the_retries(
+    simulator: SimulatorHandle, make_client: MakeClient
+) -> None:
+    simulator.set_faults(["keepalive_forever"] * 2)
+    config = {"request_deadline_seconds": 0.1, "deadline_seconds_per_output_token": 0.0002}
+    async with make_client(retry=replace(FAST_RETRY, max_retries=1), **config) as client:
+        with pytest.raises(AttemptDeadlineError, match=r"deadline of 0\.3 s") as caught:
+            await client.chat(req(max_tokens=1000))
+        assert client.in_flight(PRO) == 0
+    assert isinstance(caught.value, TransientAPIError)
+    assert [a.outcome for a in caught.value.attempts] == ["retried", "failed"]
 
 
 @pytest.mark.anyio
@@ -229,7 +368,7 @@ async def test_length_is_returned_to_the_caller(
 async def test_timeouts_are_retried(simulator: SimulatorHandle, make_client: MakeClient) -> None:
     simulator.config.slow_seconds = 1.5
     simulator.set_faults(["slow", "ok"])
-    async with make_client(read_timeout=0.5) as client:
+    async with make_client(timeout=httpx.Timeout(10.0, read=0.5, pool=None)) as client:
         result = await client.chat(req())
     assert [a.outcome for a in result.attempts] == ["retried", "ok"]
     assert "ReadTimeout" in (result.attempts[0].error or "")
@@ -238,7 +377,7 @@ async def test_timeouts_are_retried(simulator: SimulatorHandle, make_client: Mak
 @pytest.mark.anyio
 async def test_retries_are_bounded(simulator: SimulatorHandle, make_client: MakeClient) -> None:
     simulator.set_faults(["500"] * 5)
-    async with make_client(max_retries=2) as client:
+    async with make_client(retry=replace(FAST_RETRY, max_retries=2)) as client:
         with pytest.raises(TransientAPIError) as caught:
             await client.chat(req())
     assert caught.value.status_code == 500
@@ -422,8 +561,38 @@ async def test_the_key_never_leaks(
         async with make_client(base_url=sim.base_url) as client:
             result = await client.chat(req())
         texts.append(repr(result))
+    # The new failure paths: a proxy page that echoes the key, malformed JSON, the deadline,
+    # a stop from the caller with the key in its reason, each as a final error and retried.
+    faults = ["not_json", "malformed_content", "keepalive_forever", "not_json", "ok"]
+    one_try = replace(FAST_RETRY, max_retries=0)
+    with running_simulator(SimulatorConfig(fault_sequence=faults)) as sim:
+        async with (
+            make_client(base_url=sim.base_url, request_deadline_seconds=0.3) as client,
+            make_client(
+                base_url=sim.base_url, request_deadline_seconds=0.3, retry=one_try
+            ) as impatient,
+        ):
+            retried = await client.chat(req())
+            sim.set_faults(["not_json"])
+            with pytest.raises(MalformedResponseError) as malformed:
+                await impatient.chat(req())
+            sim.set_faults(["keepalive_forever"])
+            with pytest.raises(AttemptDeadlineError) as late:
+                await impatient.chat(req())
+            sim.set_faults(["not_json"])
+            with pytest.raises(RetriesStoppedError) as stopped:
+                await client.chat(req(), on_attempt=_stop_with_the_key)
+    texts.append(repr(retried))
+    for error in (malformed.value, late.value, stopped.value):
+        texts += [str(error), repr(error), repr(error.attempts)]
+    assert "[redacted]" in repr(retried.attempts)  # the echoed key was there, and scrubbed
     captured = capsys.readouterr()
     texts += [caplog.text, captured.out, captured.err]
     assert "retrying" in caplog.text  # the logs were captured at all
     for text in texts:
         assert TEST_API_KEY not in text
+
+
+async def _stop_with_the_key(record: AttemptRecord) -> None:
+    if record.outcome == "retried":
+        raise StopRetrying(f"stopped, and the reason quotes {TEST_API_KEY}")

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
+from typing import Any
 
 import httpx
 import pytest
@@ -247,6 +249,56 @@ def test_keepalive_blank_lines_come_before_the_body() -> None:
         raw = httpx.post(f"{sim.base_url}/chat/completions", json=body, headers=AUTH).content
     assert raw.startswith(b"\n\n\n\n{")
     assert json.loads(raw)["choices"][0]["message"]["content"]
+
+
+@pytest.mark.parametrize(
+    ("fault", "broken"),
+    [
+        ("malformed_content", lambda a: a["choices"][0]["message"]["content"] == 12345),
+        ("malformed_choices", lambda a: isinstance(a["choices"], dict)),
+        ("null_message", lambda a: a["choices"][0]["message"] is None),
+        ("malformed_usage", lambda a: a["usage"]["prompt_tokens"].isdigit()),
+    ],
+)
+def test_malformed_faults_break_one_part_of_a_200_answer(
+    fault: str, broken: Callable[[dict[str, Any]], bool]
+) -> None:
+    body = {"model": "deepseek-v4-flash", "messages": [{"role": "user", "content": "hi"}]}
+    with running_simulator(SimulatorConfig(fault_sequence=[fault])) as sim:
+        response = httpx.post(f"{sim.base_url}/chat/completions", json=body, headers=AUTH)
+        entry = sim.stats.log[0]
+    got = response.json()
+    assert response.status_code == 200 and broken(got)
+    assert set(got) >= {"id", "model", "choices", "usage"}  # the rest is a real answer
+    assert (entry.fault, entry.status, entry.answered) == (fault, 200, False)
+
+
+def test_not_json_is_a_proxy_page_that_echoes_the_key() -> None:
+    body = {"model": "deepseek-v4-flash", "messages": [{"role": "user", "content": "hi"}]}
+    with running_simulator(SimulatorConfig(fault_sequence=["not_json"])) as sim:
+        response = httpx.post(f"{sim.base_url}/chat/completions", json=body, headers=AUTH)
+    assert response.status_code == 200 and response.text.startswith("<html>")
+    assert TEST_API_KEY in response.text  # so that the client's redaction is put to the test
+
+
+def test_keepalive_forever_sends_blank_lines_and_never_a_body() -> None:
+    body = {"model": "deepseek-v4-flash", "messages": [{"role": "user", "content": "hi"}]}
+    config = SimulatorConfig(fault_sequence=["keepalive_forever"], keepalive_interval=0.01)
+    with running_simulator(config) as sim:
+        with httpx.stream(
+            "POST", f"{sim.base_url}/chat/completions", json=body, headers=AUTH, timeout=2.0
+        ) as response:
+            received = b""
+            for chunk in response.iter_raw():
+                received += chunk
+                if len(received) >= 20:
+                    break
+        assert response.status_code == 200 and received == b"\n" * len(received)
+        deadline = time.monotonic() + 5
+        while sim.stats.in_flight["deepseek-v4-flash"] and time.monotonic() < deadline:
+            time.sleep(0.02)
+        # Once the client left, the endless answer ended and was logged as not answered.
+        assert [(e.fault, e.answered) for e in sim.stats.log] == [("keepalive_forever", False)]
 
 
 def test_fault_rates_are_deterministic_for_a_seed() -> None:
