@@ -22,10 +22,16 @@ def _free(*_args: object, **_kwargs: object) -> float:
     return 0.0
 
 
+def worst_period_cost_usd(model: str, prompt_tokens: int, max_tokens: int, at: datetime) -> float:
+    """A request's reservation, at peak prices: it may end after the window closes, and then
+    it is billed at peak (see ``attempt_cost``)."""
+    return worst_case_cost_usd(model, prompt_tokens, max_tokens, at, period_kind="peak")
+
+
 @dataclass(frozen=True)
 class Tariff:
     price: Pricer = cost_usd
-    worst_case: WorstCase = worst_case_cost_usd
+    worst_case: WorstCase = worst_period_cost_usd
 
     @classmethod
     def for_backend(cls, backend_name: str) -> Tariff:

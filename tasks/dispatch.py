@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from connectors.backends import Backend
-from connectors.deepseek import DeepSeekClient
+from connectors.deepseek import ClientConfig, DeepSeekClient, flash_pro_concurrency
 from connectors.store import Store
 from nightshift.models import WorkItemStatus
 from nightshift.profiles import Profile
@@ -31,9 +31,6 @@ from tasks.prompt import shared_prefix_tokens
 from tasks.review_plan import ReviewPlan
 
 logger = logging.getLogger(__name__)
-
-# Pro's account concurrency limit is a fifth of Flash's (2,500 / 500 requests in flight).
-PRO_SHARE_OF_IN_FLIGHT = 5
 
 
 @dataclass(frozen=True)
@@ -108,13 +105,11 @@ class Dispatcher:
 
 
 def client_for(backend: Backend, max_in_flight: int) -> DeepSeekClient:
-    """The run's one client: ``max_in_flight`` for Flash, Pro's share of it for Pro (a
-    self-hosted endpoint serves one model)."""
-    pro = max(1, max_in_flight // PRO_SHARE_OF_IN_FLIGHT)
-    return DeepSeekClient(
-        backend.base_url, backend.api_key, flavour=backend.flavour,
-        concurrency={backend.models.pro: pro, backend.models.flash: max_in_flight},
-    )  # fmt: skip
+    """The run's one client: ``max_in_flight`` for Flash and Pro's share of the account limits
+    for Pro (a self-hosted endpoint serves one model)."""
+    concurrency = flash_pro_concurrency(backend.models.flash, backend.models.pro, max_in_flight)
+    return DeepSeekClient(backend.base_url, backend.api_key, flavour=backend.flavour,
+                          config=ClientConfig(concurrency=concurrency))  # fmt: skip
 
 
 def dispatch_batch(run: DispatchRun, batch: Sequence[WorkItem], done_before: int) -> DispatchStats:

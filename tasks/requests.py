@@ -44,8 +44,10 @@ def plan_request(
     scope: str = "",
 ) -> PlannedRequest:
     """The request for ``fields`` over ``views``. Its ledger key is the hash of everything that
-    determines the answer and of ``scope``, the backend that answers it: an answer from the
-    simulator or from a self-hosted endpoint is never reused as DeepSeek's."""
+    should cause a new answer: the request itself, the profile's name and version (a new
+    version asks again even when its prompt did not change), and ``scope``, the backend that
+    answers it (an answer from the simulator or a self-hosted endpoint never passes for
+    DeepSeek's)."""
     messages = build_messages(profile, views, fields)
     request = ChatRequest(
         model=route.model,
@@ -56,9 +58,8 @@ def plan_request(
         json_mode=True,
     )
     prompt_tokens = sum(count_tokens(m["content"]) for m in messages)
-    key = request_key(request)
-    if scope:
-        key = hashlib.sha256(f"{scope}\n{key}".encode()).hexdigest()
+    identity = f"{scope}\n{profile.name}@{profile.version}\n{request_key(request)}"
+    key = hashlib.sha256(identity.encode()).hexdigest()
     return PlannedRequest(
         item, pass_index, tuple(fields), route, request, key, prompt_tokens,
         shared_prefix_tokens, expected_output_tokens(item, profile, fields), escalated_from,

@@ -14,14 +14,14 @@ import pytest
 from pydantic import SecretStr
 
 from connectors.backends import Backend
-from connectors.deepseek import DeepSeekClient
+from connectors.deepseek import ClientConfig, DeepSeekClient, RetryPolicy
 from connectors.local import LocalSource
 from connectors.simulator import SimulatorConfig, SimulatorHandle, running_simulator
 from connectors.store import Store
 from nightshift.models import ModelIds
 from nightshift.offpeak import current_window, next_window
-from nightshift.pricing import worst_case_cost_usd
 from nightshift.profiles import load_profile
+from tasks.costing import worst_period_cost_usd
 from tasks.dispatch import Dispatcher, DispatchRun
 from tasks.gate import Gate
 from tasks.ingest import IngestOptions, ingest_source
@@ -66,8 +66,8 @@ def review(
         run = DispatchRun(plan, store, loaded, backend, run_id, gate, clock, max_in_flight)
 
         async def dispatch() -> Outcome:
-            async with DeepSeekClient(simulator.base_url, "sk-test", backoff_base=0.001,
-                                      backoff_cap=0.01) as client:  # fmt: skip
+            fast = ClientConfig(retry=RetryPolicy(backoff_base=0.001, backoff_cap=0.01))
+            async with DeepSeekClient(simulator.base_url, "sk-test", config=fast) as client:
                 dispatcher = Dispatcher(run, client)
                 statuses = await dispatcher.run_items(plan.items)
                 return Outcome(statuses, dispatcher.stats, gate)
@@ -136,8 +136,10 @@ def test_reviewed_documents_are_skipped_unless_forced(tmp_path: Path, contracts:
 def test_budget_stops_dispatch_before_the_cap(tmp_path: Path, contracts: Path):
     db = tmp_path / "db.duckdb"
     at = datetime.now(UTC)
-    first_item_worst = worst_case_cost_usd("deepseek-v4-flash", 20_000, 16_384, at)
-    cap = first_item_worst * 1.5  # room for one request's reservation, not two
+    first_item_worst = worst_period_cost_usd("deepseek-v4-flash", 20_000, 16_384, at)
+    # Room for one request's reservation (priced at peak, the worst period), not for a second
+    # one on top of what the first really cost.
+    cap = first_item_worst * 1.1
     gate = Gate(budget_usd=cap)
     with running_simulator() as simulator:
         # Both items start at once: the second waits for the first's reservation to settle,
