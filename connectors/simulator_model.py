@@ -8,10 +8,10 @@ on the layout rather than sharing a bug:
     <page n="1">            (pdf only; text verbatim inside)
     ...
     </page>
-    </document>
+    </document id="ID">     (the closing tag repeats the id)
     <document ... kind="code">
     1| source line         (``N| `` is a prefix, not source)
-    </document>
+    </document id="ID">
     <fields>
     [{"name": ..., "description": ..., "hints": [...], "severity": ..., "cwe": ...}]
     </fields>
@@ -38,7 +38,10 @@ CACHE_UNIT = 64  # DeepSeek's context cache works in units of 64 tokens
 INVENTED_QUOTE = "The simulator invented this sentence for {field}."
 
 # Attributes are matched one quoted value at a time, so a ">" inside a file name is harmless.
-_DOCUMENT = re.compile(r'<document((?:\s+\w+="[^"]*")*)\s*>\n(.*?)\n?</document>', re.DOTALL)
+# A document ends at the closing tag that repeats its id (see tasks/prompt.py).
+_DOCUMENT = re.compile(
+    r'<document id="([^"]*)"((?:\s+\w+="[^"]*")*)\s*>\n(.*?)\n?</document id="\1">', re.DOTALL
+)
 _ATTR = re.compile(r'(\w+)="([^"]*)"')
 _PAGE = re.compile(r'<page n="(\d+)">\n(.*?)\n?</page>', re.DOTALL)
 _CODE_LINE = re.compile(r"^(\d+)\| ?(.*)$")
@@ -81,8 +84,8 @@ def _content(message: Mapping[str, Any]) -> str:
 def parse_documents(text: str) -> list[SimDocument]:
     documents = []
     for match in _DOCUMENT.finditer(text):
-        attrs = dict(_ATTR.findall(match.group(1)))
-        body = match.group(2)
+        attrs = {"id": match.group(1), **dict(_ATTR.findall(match.group(2)))}
+        body = match.group(3)
         kind = attrs.get("kind", "text")
         doc_id = attrs.get("id", "")
         if kind == "pdf":
@@ -102,7 +105,9 @@ def parse_documents(text: str) -> list[SimDocument]:
 
 def parse_fields(text: str) -> list[dict[str, Any]] | None:
     """The fields of the prompt, or None when it has no (readable) fields block."""
-    match = _FIELDS.search(text)
+    # The request's own fields block follows the last document; one inside a document is text.
+    last_document = text.rfind("</document id=")
+    match = _FIELDS.search(text, max(last_document, 0))
     if not match:
         return None
     try:

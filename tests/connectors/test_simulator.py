@@ -69,9 +69,9 @@ def extraction_prompt(fields: list[dict[str, object]] = FIELDS) -> str:
     return (
         '<document id="D1" name="contracts/msa.pdf" kind="pdf" window="1/1">\n'
         f'<page n="1">\n{CONTRACT_PAGE_1}\n</page>\n<page n="2">\n{CONTRACT_PAGE_2}\n</page>\n'
-        "</document>\n"
-        f'<document id="D2" name="src/app.py" kind="code">\n{code}\n</document>\n'
-        f'<document id="D3" name="notes.txt" kind="text">\n{NOTES}\n</document>\n\n'
+        '</document id="D1">\n'
+        f'<document id="D2" name="src/app.py" kind="code">\n{code}\n</document id="D2">\n'
+        f'<document id="D3" name="notes.txt" kind="text">\n{NOTES}\n</document id="D3">\n\n'
         f"<fields>\n{json.dumps(fields)}\n</fields>"
     )
 
@@ -149,7 +149,7 @@ def test_rule_based_extraction() -> None:
 def test_code_hits_are_capped_per_field_and_document() -> None:
     lines = "\n".join(f'{n}| key{n} = "password = {n}"' for n in range(1, 9))
     prompt = (
-        f'<document id="C" name="k.py" kind="code">\n{lines}\n</document>\n'
+        f'<document id="C" name="k.py" kind="code">\n{lines}\n</document id="C">\n'
         '<fields>\n[{"name": "secret", "hints": ["password ="]}]\n</fields>'
     )
     got = json.loads(answer(messages(prompt), json_mode=True, invent=set()).content)
