@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from connectors.backends import models_for, open_backend, scope_for
+from connectors.deepseek import ClientConfig, RetryPolicy
 from connectors.sources import Source, open_source
 from connectors.store import Store, utc_now
 from connectors.tables import RunRow
@@ -177,10 +178,18 @@ def _review(
         deadline = utc_instant(options.deadline, "deadline") if options.deadline else None
         gate = Gate(options.budget_usd, options.off_peak_only, options.allow_peak, deadline)
         run = DispatchRun(plan, store, profile, backend, run_id, gate, clock,
-                          settings.max_in_flight)  # fmt: skip
+                          settings.max_in_flight, client_config(settings))  # fmt: skip
         status, reason = dispatch_all(run, stages, landing)
         summary = _finish(store, stages, run_id, status, reason, backend.label, settings)
     return ReviewResult(run_id, summary.status, backend.label, summary, skipped=plan.skipped)
+
+
+def client_config(settings: Settings) -> ClientConfig:
+    return ClientConfig(
+        retry=RetryPolicy(backoff_base=settings.retry_backoff_seconds),
+        request_deadline_seconds=settings.request_deadline_seconds,
+        deadline_seconds_per_output_token=settings.deadline_seconds_per_output_token,
+    )
 
 
 def dispatch_all(

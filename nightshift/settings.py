@@ -65,7 +65,12 @@ class Settings(BaseSettings):
     selfhosted_ready_seconds: float = 900.0  # weights load from NVMe before /health answers
 
     # Dispatch: requests in flight at once (the client adapts down on 429).
-    max_in_flight: int = 32
+    max_in_flight: int = Field(32, ge=1)
+    # A wall-clock limit on one attempt (keep-alive lines reset a read timeout, not this), plus
+    # this many seconds per max_tokens of output, and the first back-off before a retry.
+    request_deadline_seconds: float = Field(900.0, gt=0)
+    deadline_seconds_per_output_token: float = Field(0.05, ge=0)
+    retry_backoff_seconds: float = Field(1.0, gt=0)
 
     @property
     def models(self) -> ModelIds:

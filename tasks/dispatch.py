@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from connectors.backends import Backend
@@ -45,6 +45,7 @@ class DispatchRun:
     gate: Gate
     clock: Callable[[], datetime]
     max_in_flight: int = 32
+    client_config: ClientConfig = field(default_factory=ClientConfig)
 
 
 class Dispatcher:
@@ -104,19 +105,22 @@ class Dispatcher:
         return WorkItemStatus.DONE, None
 
 
-def client_for(backend: Backend, max_in_flight: int) -> DeepSeekClient:
+def client_for(run: DispatchRun) -> DeepSeekClient:
     """The run's one client: ``max_in_flight`` for Flash and Pro's share of the account limits
     for Pro (a self-hosted endpoint serves one model)."""
-    concurrency = flash_pro_concurrency(backend.models.flash, backend.models.pro, max_in_flight)
+    backend = run.backend
+    concurrency = flash_pro_concurrency(backend.models.flash, backend.models.pro,
+                                        run.max_in_flight)  # fmt: skip
+    config = replace(run.client_config, concurrency=concurrency)
     return DeepSeekClient(backend.base_url, backend.api_key, flavour=backend.flavour,
-                          config=ClientConfig(concurrency=concurrency))  # fmt: skip
+                          config=config)  # fmt: skip
 
 
 def dispatch_batch(run: DispatchRun, batch: Sequence[WorkItem], done_before: int) -> DispatchStats:
     """Send one batch of work items to an end state (done, failed or pending)."""
 
     async def send() -> DispatchStats:
-        async with client_for(run.backend, run.max_in_flight) as client:
+        async with client_for(run) as client:
             dispatcher = Dispatcher(run, client, done_before)
             await dispatcher.run_items(batch)
             return dispatcher.stats
