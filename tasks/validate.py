@@ -11,12 +11,22 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from nightshift.models import DocKind
 from tasks.ground import GroundingIndex
 from tasks.prompt import DocumentView
+
+# A quote must be long enough to support a value: "the" is in every contract. Prose needs a few
+# words; a line of code can be one token ("eval(data)") but not a bare keyword.
+MIN_QUOTE_CHARS = 8  # non-space characters, prose
+MIN_QUOTE_WORDS = 2  # prose
+MIN_CODE_QUOTE_CHARS = 6  # non-space characters, code
+# Numbers in a value and its quote ("90 days", "2024-01-31", "$1,000,000"); thousands
+# separators are dropped, leading zeros ignored, so "04" in a date equals "4" in "April 4".
+NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+VALUE_CHECK_MAX_CHARS = 40  # longer values are summaries, not facts to check against digits
 
 FENCE = re.compile(r"^\s*```(?:json)?\s*|\s*```\s*$", re.IGNORECASE)
 TRAILING_COMMA = re.compile(r",\s*([}\]])")
@@ -120,20 +130,72 @@ def check_answer(
             problems.append(f"item {number}: field {name!r} has no quote")
             ungrounded.add(name)
             continue
-        extraction = ground_extraction(view, name, item.get("value"), quote, indexes[view.doc_id])
+        line = item.get("line")
+        hint = line if isinstance(line, int) and not isinstance(line, bool) else None
+        value = item.get("value")
+        index = indexes[view.doc_id]
+        extraction = ground_extraction(view, name, value, quote, index, line_hint=hint)
+        if not quote_supports_value(quote, view.kind):
+            extraction = replace(extraction, grounded=False)
+            problems.append(f"{name}: quote {quote.strip()!r} is too short to support a value")
+        elif extraction.grounded and not value_consistent(value, quote):
+            extraction = replace(extraction, grounded=False)
+            problems.append(f"{name}: value {value!r} disagrees with the numbers of its quote")
         if not extraction.grounded:
             ungrounded.add(name)
-            problems.append(f"{name}: quote not found in {view.name}")
+            if extraction.match is None:
+                problems.append(f"{name}: quote not found in {view.name}")
         extractions.append(extraction)
     return AnswerCheck(
         tuple(extractions), False, repaired, truncated, tuple(problems), frozenset(ungrounded)
     )
 
 
+def quote_supports_value(quote: str, kind: DocKind) -> bool:
+    """Whether ``quote`` is long enough to ground anything (see ``MIN_QUOTE_*``)."""
+    chars = sum(not c.isspace() for c in quote)
+    if kind is DocKind.CODE:
+        return chars >= MIN_CODE_QUOTE_CHARS
+    return chars >= MIN_QUOTE_CHARS and len(quote.split()) >= MIN_QUOTE_WORDS
+
+
+def value_consistent(value: Any, quote: str) -> bool:
+    """False only when a short value's numbers and its quote's numbers are both present and
+    share none ("90 days" quoted from "sixty (60) days"). Everything else passes: values are
+    normalised ("2024-01-31" from "January 31, 2024"; 90 from "ninety days"; "Delaware" from
+    "the laws of the State of Delaware"), so words are not compared, and a quote with no digits
+    says nothing about a number."""
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        return True
+    text = str(value)
+    if len(text) > VALUE_CHECK_MAX_CHARS:
+        return True
+    wanted, quoted = _numbers(text), _numbers(quote)
+    return not wanted or not quoted or bool(wanted & quoted)
+
+
+def _numbers(text: str) -> set[str]:
+    numbers = set()
+    for match in NUMBER.finditer(text):
+        number = match.group().replace(",", "")
+        whole, _, fraction = number.partition(".")
+        fraction = fraction.rstrip("0")
+        number = (whole.lstrip("0") or "0") + (f".{fraction}" if fraction else "")
+        numbers.add(number)
+    return numbers
+
+
 def ground_extraction(
-    view: DocumentView, name: str, value: Any, quote: str, index: GroundingIndex
+    view: DocumentView,
+    name: str,
+    value: Any,
+    quote: str,
+    index: GroundingIndex,
+    line_hint: int | None = None,
 ) -> Extraction:
-    location = index.locate(quote, view.char_start, view.end)
+    # The model's line number tells identical lines apart; prose has no line numbers shown.
+    hint = line_hint if view.kind is DocKind.CODE else None
+    location = index.locate(quote, view.char_start, view.end, line_hint=hint)
     is_code = view.kind is DocKind.CODE
     if location is None:
         return Extraction(view.doc_id, name, value, quote, False,

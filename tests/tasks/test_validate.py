@@ -79,7 +79,8 @@ def test_unknown_doc_ids_and_unasked_fields_are_reported_not_landed():
     answer = {"extractions": [
         {"doc_id": "d9", "field": "governing_law", "value": "x", "quote": "Delaware"},
         {"doc_id": "d1", "field": "non_compete", "value": "x", "quote": "Delaware"},
-        {"doc_id": "msa.pdf", "field": "governing_law", "value": "DE", "quote": "Delaware"},
+        {"doc_id": "msa.pdf", "field": "governing_law", "value": "DE",
+         "quote": "the laws of Delaware"},
         "not an object",
     ]}  # fmt: skip
     result = check(json.dumps(answer))
@@ -142,3 +143,68 @@ def test_braces_in_surrounding_prose_do_not_hide_the_object():
     content = "Fields {as asked}:\n" + json.dumps(GOOD) + "\nSee {notes}."
     payload, _repaired = parse_answer(content)
     assert payload == GOOD
+
+
+# -- quotes that cannot support a value ---------------------------------------------------
+
+
+@pytest.mark.parametrize("quote", ["the", "Delaware", "laws", "  of  "])
+def test_a_quote_too_short_to_support_a_value_is_not_grounded(quote):
+    answer = {"extractions": [{"doc_id": "d1", "field": "governing_law", "value": "Delaware",
+                               "quote": quote}]}  # fmt: skip
+    result = check(json.dumps(answer))
+    assert [e.grounded for e in result.extractions] == [False]
+    assert result.ungrounded_fields == {"governing_law"}
+    assert "too short" in result.problems[0]
+
+
+def test_a_short_line_of_code_still_grounds_but_a_bare_keyword_does_not():
+    code = "import os\nos.system(cmd)\npass\n"
+    view = DocumentView("c", "a.py", DocKind.CODE, code)
+    answer = {"extractions": [
+        {"doc_id": "c", "field": "x", "value": {}, "quote": "os.system(cmd)", "line": 2},
+        {"doc_id": "c", "field": "y", "value": {}, "quote": "pass", "line": 3},
+    ]}  # fmt: skip
+    result = check_answer(json.dumps(answer), "stop", [view], ["x", "y"],
+                          {"c": GroundingIndex(code)})  # fmt: skip
+    assert [(e.field, e.grounded, e.line) for e in result.extractions] == [
+        ("x", True, 2), ("y", False, 3)]  # fmt: skip
+
+
+RENEWAL = "MASTER\fThis Agreement renews unless either party gives sixty (60) days notice.\f"
+
+
+@pytest.mark.parametrize(
+    ("value", "grounded"),
+    [("60 days", True), (60, True), ("90 days", False), (90, False), ("sixty days", True),
+     ("2023-03-03", False), ("Yes", True), (True, True), ({"days": 90}, True),
+     ("a long summary that mentions 90 days of notice before the renewal date", True)],
+)  # fmt: skip
+def test_a_number_in_a_short_value_must_appear_in_its_quote(value, grounded):
+    view = DocumentView("r", "r.pdf", DocKind.PDF, RENEWAL, (0, 7))
+    quote = "either party gives sixty (60) days notice"
+    answer = {"extractions": [{"doc_id": "r", "field": "f", "value": value, "quote": quote}]}
+    result = check_answer(json.dumps(answer), "stop", [view], ["f"],
+                          {"r": GroundingIndex(RENEWAL, (0, 7))})  # fmt: skip
+    assert [e.grounded for e in result.extractions] == [grounded]
+    assert (result.ungrounded_fields == {"f"}) is not grounded
+
+
+def test_a_date_value_agrees_with_a_quote_that_spells_the_date_out():
+    text = "This Agreement is dated as of March 3, 2023 by the parties."
+    view = DocumentView("t", "t.txt", DocKind.TEXT, text)
+    answer = {"extractions": [{"doc_id": "t", "field": "f", "value": "2023-03-03",
+                               "quote": "dated as of March 3, 2023"}]}  # fmt: skip
+    result = check_answer(json.dumps(answer), "stop", [view], ["f"], {"t": GroundingIndex(text)})
+    assert result.extractions[0].grounded and result.extractions[0].match == "exact"
+
+
+def test_the_models_line_number_picks_the_repeated_line_it_means():
+    code = "try:\n    a()\nexcept Exception: pass\ntry:\n    b()\nexcept Exception: pass\n"
+    view = DocumentView("c", "a.py", DocKind.CODE, code)
+    answer = {"extractions": [
+        {"doc_id": "c", "field": "x", "value": {}, "quote": "except Exception: pass", "line": 3},
+        {"doc_id": "c", "field": "x", "value": {}, "quote": "except Exception: pass", "line": 6},
+    ]}  # fmt: skip
+    result = check_answer(json.dumps(answer), "stop", [view], ["x"], {"c": GroundingIndex(code)})
+    assert [e.line for e in result.extractions] == [3, 6]
