@@ -18,11 +18,12 @@ from nightshift.models import DocKind
 from tasks.ground import GroundingIndex
 from tasks.prompt import DocumentView
 
-# A quote must be long enough to support a value: "the" is in every contract. Prose needs a few
-# words; a line of code can be one token ("eval(data)") but not a bare keyword.
-MIN_QUOTE_CHARS = 8  # non-space characters, prose
-MIN_QUOTE_WORDS = 2  # prose
-MIN_CODE_QUOTE_CHARS = 6  # non-space characters, code
+# A quote must be long enough to support a value: "the", "of it" or "Section" is in every
+# contract and says nothing about which clause was meant. Counted in non-space characters, not
+# words: one word can be specific (a heading such as "Insurance" or "Indemnification" stands
+# for the clause under it). A line of code can be one token ("eval(data)"), not a bare keyword.
+MIN_QUOTE_CHARS = 8  # prose
+MIN_CODE_QUOTE_CHARS = 6  # code
 # Numbers in a value and its quote ("90 days", "2024-01-31", "$1,000,000"); thousands
 # separators are dropped, leading zeros ignored, so "04" in a date equals "4" in "April 4".
 NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
@@ -154,9 +155,7 @@ def check_answer(
 def quote_supports_value(quote: str, kind: DocKind) -> bool:
     """Whether ``quote`` is long enough to ground anything (see ``MIN_QUOTE_*``)."""
     chars = sum(not c.isspace() for c in quote)
-    if kind is DocKind.CODE:
-        return chars >= MIN_CODE_QUOTE_CHARS
-    return chars >= MIN_QUOTE_CHARS and len(quote.split()) >= MIN_QUOTE_WORDS
+    return chars >= (MIN_CODE_QUOTE_CHARS if kind is DocKind.CODE else MIN_QUOTE_CHARS)
 
 
 def value_consistent(value: Any, quote: str) -> bool:

@@ -148,7 +148,7 @@ def test_braces_in_surrounding_prose_do_not_hide_the_object():
 # -- quotes that cannot support a value ---------------------------------------------------
 
 
-@pytest.mark.parametrize("quote", ["the", "Delaware", "laws", "  of  "])
+@pytest.mark.parametrize("quote", ["the", "Section", "of it", "  of  "])
 def test_a_quote_too_short_to_support_a_value_is_not_grounded(quote):
     answer = {"extractions": [{"doc_id": "d1", "field": "governing_law", "value": "Delaware",
                                "quote": quote}]}  # fmt: skip
@@ -156,6 +156,16 @@ def test_a_quote_too_short_to_support_a_value_is_not_grounded(quote):
     assert [e.grounded for e in result.extractions] == [False]
     assert result.ungrounded_fields == {"governing_law"}
     assert "too short" in result.problems[0]
+
+
+def test_one_specific_word_is_enough_to_support_a_value():
+    text = "MASTER\fIndemnification\nEach party shall indemnify the other.\f"
+    view = DocumentView("h", "h.pdf", DocKind.PDF, text, (0, 7))
+    answer = {"extractions": [{"doc_id": "h", "field": "f", "value": "Yes",
+                               "quote": "Indemnification"}]}  # fmt: skip
+    result = check_answer(json.dumps(answer), "stop", [view], ["f"],
+                          {"h": GroundingIndex(text, (0, 7))})  # fmt: skip
+    assert [(e.grounded, e.page) for e in result.extractions] == [(True, 2)]
 
 
 def test_a_short_line_of_code_still_grounds_but_a_bare_keyword_does_not():
