@@ -27,7 +27,18 @@ MIN_CODE_QUOTE_CHARS = 6  # code
 # Numbers in a value and its quote ("90 days", "2024-01-31", "$1,000,000"); thousands
 # separators are dropped, leading zeros ignored, so "04" in a date equals "4" in "April 4".
 NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
-VALUE_CHECK_MAX_CHARS = 40  # longer values are summaries, not facts to check against digits
+# The values checked against their quote: a number or an amount, with at most a unit word
+# ("90", "$1,000,000", "15%", "90 days"). Dates and phrases are not checked: reviewers derive
+# them ("3/18/15" from "five years from the date hereof"), so a mismatch proves nothing.
+CHECKED_VALUE = re.compile(r"^[$€£]?\s?\d[\d,]*(?:\.\d+)?\s?%?(?:\s+[A-Za-z]+)?$")
+# A quote that spells numbers out ("ninety (90) days", "thirty days") may hold the value in
+# words, which this check does not read: such quotes pass.
+NUMBER_WORDS = re.compile(
+    r"\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|"
+    r"fifteen|sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy|"
+    r"eighty|ninety|hundred|thousand|million|billion)\b",
+    re.IGNORECASE,
+)
 
 FENCE = re.compile(r"^\s*```(?:json)?\s*|\s*```\s*$", re.IGNORECASE)
 TRAILING_COMMA = re.compile(r",\s*([}\]])")
@@ -159,18 +170,19 @@ def quote_supports_value(quote: str, kind: DocKind) -> bool:
 
 
 def value_consistent(value: Any, quote: str) -> bool:
-    """False only when a short value's numbers and its quote's numbers are both present and
-    share none ("90 days" quoted from "sixty (60) days"). Everything else passes: values are
-    normalised ("2024-01-31" from "January 31, 2024"; 90 from "ninety days"; "Delaware" from
-    "the laws of the State of Delaware"), so words are not compared, and a quote with no digits
-    says nothing about a number."""
+    """False only when a numeric value ("90 days", 90, "$5,000") is contradicted by its quote:
+    the quote has digits, none of them the value's number, and no number spelled out ("90
+    days" quoted from "within 60 days after Section 4.2"). Everything else passes (see
+    ``CHECKED_VALUE`` and ``NUMBER_WORDS``): a wrong verdict would throw away a right answer."""
     if isinstance(value, bool) or not isinstance(value, str | int | float):
         return True
-    text = str(value)
-    if len(text) > VALUE_CHECK_MAX_CHARS:
+    text = str(value).strip()
+    if not CHECKED_VALUE.match(text):
         return True
-    wanted, quoted = _numbers(text), _numbers(quote)
-    return not wanted or not quoted or bool(wanted & quoted)
+    quoted = _numbers(quote)
+    if not quoted or NUMBER_WORDS.search(quote):
+        return True
+    return bool(_numbers(text) & quoted)
 
 
 def _numbers(text: str) -> set[str]:
