@@ -9,8 +9,8 @@ Throughput is quotes per second per kind of match, against ``str.find`` of the e
 the same run (the floor: what a look-up that tolerates nothing costs). Recall goes through the
 real path: PDF text extractor (pypdf and pdfium) with ingest's normalisation, the prompt, the
 oracle's answer, ``check_answer`` (grounding, quote length, value check). A span counts when
-its extraction is grounded on a page where the span's first or last words are (found by a
-plain whitespace- and case-folded search of the pages, independent of the grounding code).
+its extraction is grounded on a page where the span's first words are (found by a plain
+whitespace- and case-folded search of the pages, independent of the grounding code).
 """
 
 from __future__ import annotations
@@ -104,9 +104,17 @@ def _fold(text: str) -> str:
 
 
 def true_pages(span: str, pages: list[str]) -> set[int]:
+    """Pages where the span starts: its first words (fewer when a page break cuts them), else
+    where its last words are."""
     words = span.split()
-    probes = {_fold(" ".join(words[:PROBE_WORDS])), _fold(" ".join(words[-PROBE_WORDS:]))}
-    return {n for n, page in enumerate(pages, 1) if any(p in _fold(page) for p in probes)}
+    folded = [_fold(page) for page in pages]
+    for size in (PROBE_WORDS, 6, 4, 3):
+        probe = _fold(" ".join(words[:size]))
+        found = {n for n, page in enumerate(folded, 1) if probe in page}
+        if found:
+            return found
+    probe = _fold(" ".join(words[-PROBE_WORDS:]))
+    return {n for n, page in enumerate(folded, 1) if probe in page}
 
 
 def recall(corpus: Path, engines: list[str]) -> None:

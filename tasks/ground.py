@@ -160,9 +160,12 @@ class GroundingIndex:
         whole = (0, len(self.text))
         window = (start, len(self.text) if end is None else end)
         scopes = [window] if window == whole else [window, whole]
-        needle = normalize(quote)
+        for lo, hi in scopes:
+            found = self._exact(quote, lo, hi, line_hint)
+            if found is not None:
+                return found
+        needle = normalize(quote)  # only now: most quotes are found exactly
         stages = (
-            lambda lo, hi: self._exact(quote, lo, hi, line_hint),
             lambda lo, hi: self._normalized(needle, lo, hi, line_hint),
             lambda lo, hi: self._elided(quote, lo, hi),
             lambda lo, hi: self._fuzzy(needle, lo, hi),

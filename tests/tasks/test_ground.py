@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from tasks.ground import GroundingIndex, normalize
@@ -90,6 +92,7 @@ def test_greek_upper_case_is_found_case_insensitively():
 # The characters the normaliser treats specially, and some that it does not.
 ALPHABET = st.sampled_from([*"abcXYZ019 .,;:-\n\t\u00a0\f'\"“”‘’–—", "ab", "The "])
 texts = st.lists(ALPHABET, min_size=1, max_size=80).map("".join)
+LINE_END_HYPHEN = re.compile(r"-\s*[\n\f]")
 STRAIGHT = str.maketrans({"“": '"', "”": '"', "‘": "'", "’": "'", "–": "-", "—": "-"})
 
 
@@ -121,6 +124,9 @@ def test_any_substring_is_found_where_the_text_normalises_equal(text, data):
 @SETTINGS
 @given(texts, st.data(), st.integers(0, 3))
 def test_a_garbled_substring_is_found_where_the_text_normalises_equal(text, data, how):
+    # A hyphen at a line end is joined with the next word (tested on its own below), so a
+    # garbled quote that stops at such a hyphen has nothing to match.
+    assume(not LINE_END_HYPHEN.search(text))
     start = data.draw(st.integers(0, len(text)))
     end = data.draw(st.integers(start, len(text)))
     quote = garble(text[start:end], how)
