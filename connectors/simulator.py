@@ -43,6 +43,7 @@ from connectors.simulator_model import (
     parse_chat_body,
     render_prompt,
 )
+from connectors.simulator_oracle import Oracle
 from nightshift.errors import ConfigError
 from nightshift.tokenizer import load_tokenizer
 
@@ -105,6 +106,7 @@ class SimulatorConfig:
     seed: int = 0
     invent_quotes: tuple[str, ...] = ()  # field names, or "*"
     invent_models: tuple[str, ...] | None = None  # None: every model whose id contains "flash"
+    oracle: Oracle | None = None  # answers from labels (simulator_oracle) instead of the rules
 
     def served_models(self) -> tuple[str, ...]:
         if self.models is not None:
@@ -316,7 +318,10 @@ class Simulator:
             return _Plan(entry, 400, error_body(message, "invalid_request_error"))
         hits = self.cache.hit_tokens(request.model, ids)
         invent = set(cfg.invent_quotes) if cfg.invents(request.model) else set()
-        said = answer(request.messages, json_mode=request.json_mode, invent=invent)
+        if cfg.oracle is not None:
+            said = cfg.oracle.answer(request.messages, json_mode=request.json_mode)
+        else:
+            said = answer(request.messages, json_mode=request.json_mode, invent=invent)
         reasoning = said.reasoning if request.thinking else None
         content, reasoning, finish = fit(said.content, reasoning, request.max_tokens)
         if fault == "blank_json":

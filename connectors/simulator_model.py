@@ -17,8 +17,10 @@ on the layout rather than sharing a bug:
     </fields>
 
 Rule: for each field, for each document in order, text and pdf documents yield the first
-sentence (per page, pages in order) that contains a hint, case-insensitively; code documents
-yield every line containing a hint, up to ``MAX_CODE_HITS`` per field and document.
+sentence (per page, pages in order) that contains one of the field's patterns, case-insensitively;
+code documents yield every line containing one, up to ``MAX_CODE_HITS`` per field and document.
+The patterns are the simulator's own (``RULES``), never the profile's hints, which are written
+for real models; only a field ``RULES`` does not know falls back to the hints of the request.
 """
 
 from __future__ import annotations
@@ -36,6 +38,203 @@ from nightshift.tokenizer import load_tokenizer
 MAX_CODE_HITS = 5
 CACHE_UNIT = 64  # DeepSeek's context cache works in units of 64 tokens
 INVENTED_QUOTE = "The simulator invented this sentence for {field}."
+
+# The simulator's own rules: which lines or sentences answer which field. Test and demo
+# infrastructure only, kept here so that no profile text is written to make it come out right
+# (profiles' hints are guidance for real models). Fields not listed fall back to the hints
+# of the request, for protocol tests with ad-hoc fields.
+RULES: dict[str, tuple[str, ...]] = {
+    # legal
+    "parties": (
+        "by and between",
+        "entered into by",
+        "between",
+    ),
+    "agreement_date": (
+        "dated as of",
+        "made and entered into as of",
+        "is made as of",
+        "entered into on",
+    ),
+    "effective_date": (
+        "effective date",
+        "shall become effective",
+        "effective as of",
+    ),
+    "expiration_date": (
+        "initial term",
+        "shall expire",
+        "shall remain in effect until",
+        "shall continue until",
+    ),
+    "renewal_term": (
+        "automatically renew",
+        "successive",
+        "renewal term",
+        "shall renew",
+    ),
+    "notice_period_to_terminate_renewal": (
+        "notice of non-renewal",
+        "written notice of its intent not to renew",
+        "not to renew",
+    ),
+    "governing_law": (
+        "governed by",
+        "construed in accordance with the laws",
+        "laws of the state of",
+    ),
+    "most_favored_nation": (
+        "most favored",
+        "most favoured",
+        "no less favorable",
+        "best pricing",
+    ),
+    "non_compete": (
+        "shall not compete",
+        "non-compete",
+        "compete with",
+        "competing product",
+    ),
+    "exclusivity": (
+        "exclusive",
+        "exclusively",
+        "sole and exclusive",
+    ),
+    "termination_for_convenience": (
+        "for convenience",
+        "without cause",
+        "at any time upon",
+    ),
+    "change_of_control": (
+        "change of control",
+        "change in control",
+        "merger, acquisition",
+        "acquires",
+    ),
+    "anti_assignment": (
+        "shall not assign",
+        "may not assign",
+        "assignment",
+        "without the prior written consent",
+    ),
+    "ip_ownership_assignment": (
+        "shall be the sole and exclusive property",
+        "hereby assigns",
+        "work made for hire",
+        "shall own all",
+    ),
+    "license_grant": (
+        "hereby grants",
+        "grants to",
+        "license to use",
+        "non-exclusive license",
+        "exclusive license",
+    ),
+    "audit_rights": (
+        "audit",
+        "inspect the books",
+        "examine the records",
+    ),
+    "uncapped_liability": (
+        "nothing in this agreement limits",
+        "nothing in the agreement limits",
+        "nothing in this agreement shall limit",
+        "limits or excludes either party's liability",
+    ),
+    "cap_on_liability": (
+        "aggregate liability",
+        "in no event shall",
+        "shall not exceed",
+        "limitation of liability",
+    ),
+    "liquidated_damages": (
+        "liquidated damages",
+        "termination fee",
+        "service credit",
+    ),
+    "indemnification": (
+        "indemnify",
+        "hold harmless",
+        "defend",
+    ),
+    "warranty_duration": (
+        "warrants",
+        "warranty period",
+        "warranty shall",
+        "for a period of",
+    ),
+    "insurance": (
+        "insurance",
+        "insured",
+        "coverage of not less than",
+    ),
+    "confidentiality": (
+        "confidential information",
+        "confidentiality",
+        "shall not disclose",
+    ),
+    "post_termination_services": (
+        "upon termination",
+        "following termination",
+        "transition assistance",
+        "shall survive",
+    ),
+    "minimum_commitment": (
+        "minimum purchase",
+        "minimum order",
+        "minimum annual",
+        "not less than",
+    ),
+    # codebase
+    "sql_injection": (
+        'execute(f"',
+        "execute(f'",
+        '" + ',
+        "% (",
+        ".format(",
+    ),
+    "hardcoded_secret": (
+        "secret_key =",
+        "password =",
+        "api_key =",
+        "token =",
+    ),
+    "insecure_deserialization": (
+        "pickle.loads(",
+        "pickle.load(",
+        "marshal.loads(",
+    ),
+    "command_injection": (
+        "shell=True",
+        "os.system(",
+    ),
+    "weak_hash": (
+        "hashlib.md5(",
+        "hashlib.sha1(",
+    ),
+    "path_traversal": (
+        "send_file(os.path.join(",
+        "open(os.path.join(",
+    ),
+    "unsafe_yaml": (
+        "yaml.load(",
+        "yaml.unsafe_load(",
+    ),
+    "swallowed_exception": (
+        "except Exception:",
+        "except:",
+    ),
+    "off_by_one": (
+        "len(items) + 1",
+        "<= len(",
+        "range(1, len(",
+    ),
+    "missing_authorization": (
+        "# no auth",
+        "def delete_invoice",
+        "def admin_",
+    ),
+}
 
 # Attributes are matched one quoted value at a time, so a ">" inside a file name is harmless.
 # A document ends at the closing tag that repeats its id (see tasks/prompt.py).
@@ -127,7 +326,9 @@ def sentences(text: str) -> list[str]:
 
 
 def _hints(field: Mapping[str, Any]) -> list[str]:
-    return [h.lower() for h in field.get("hints") or [] if isinstance(h, str) and h.strip()]
+    rules = RULES.get(str(field.get("name")))
+    hints = rules if rules is not None else field.get("hints") or []
+    return [h.lower() for h in hints if isinstance(h, str) and h.strip()]
 
 
 def _first_sentence(texts: Sequence[str], hints: list[str]) -> str | None:

@@ -11,6 +11,7 @@ import codecs
 from dataclasses import dataclass
 
 from nightshift.models import DocKind, DocStatus
+from tasks.normalize import normalize_code, normalize_text
 
 BINARY_SNIFF_BYTES = 8192
 
@@ -57,6 +58,8 @@ def parse_text_bytes(data: bytes, kind: DocKind, name: str) -> TextParse:
     text, warning = decode_text(data)
     # NUL cannot be stored and is never content; line endings are normalised to \n.
     text = text.replace("\x00", "").replace("\r\n", "\n").replace("\r", "\n")
+    # Code keeps its characters (NFC only); prose gets the full normalisation (tasks.normalize).
+    text = normalize_code(text) if kind is DocKind.CODE else normalize_text(text)
     if not text.strip():
         return TextParse(DocStatus.EMPTY_TEXT, "only whitespace", warning=warning)
     return TextParse(DocStatus.OK, warning or "", text, warning)

@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from nightshift.models import DocStatus
+from tasks.normalize import normalize_text
 
 PageCallback = Callable[[int, int], None]  # (pages done, pages in all)
 
@@ -24,7 +25,9 @@ class PdfText:
 
 def clean_page_text(text: str) -> str:
     # NUL and form feed are not text: NUL breaks storage, form feed is our page separator.
-    return text.replace("\x00", "").replace("\f", "\n").replace("\r\n", "\n").replace("\r", "\n")
+    text = text.replace("\x00", "").replace("\f", "\n").replace("\r\n", "\n").replace("\r", "\n")
+    # One spelling for look-alike characters (U+037E, NBSP, ligatures): see tasks.normalize.
+    return normalize_text(text)
 
 
 def _result_from_pages(pages: list[str]) -> PdfText:

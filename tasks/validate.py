@@ -11,12 +11,34 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from nightshift.models import DocKind
 from tasks.ground import GroundingIndex
 from tasks.prompt import DocumentView
+
+# A quote must be long enough to support a value: "the", "of it" or "Section" is in every
+# contract and says nothing about which clause was meant. Counted in non-space characters, not
+# words: one word can be specific (a heading such as "Insurance" or "Indemnification" stands
+# for the clause under it). A line of code can be one token ("eval(data)"), not a bare keyword.
+MIN_QUOTE_CHARS = 8  # prose
+MIN_CODE_QUOTE_CHARS = 6  # code
+# Numbers in a value and its quote ("90 days", "2024-01-31", "$1,000,000"); thousands
+# separators are dropped, leading zeros ignored, so "04" in a date equals "4" in "April 4".
+NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+# The values checked against their quote: a number or an amount, with at most a unit word
+# ("90", "$1,000,000", "15%", "90 days"). Dates and phrases are not checked: reviewers derive
+# them ("3/18/15" from "five years from the date hereof"), so a mismatch proves nothing.
+CHECKED_VALUE = re.compile(r"^[$€£]?\s?\d[\d,]*(?:\.\d+)?\s?%?(?:\s+[A-Za-z]+)?$")
+# A quote that spells numbers out ("ninety (90) days", "thirty days") may hold the value in
+# words, which this check does not read: such quotes pass.
+NUMBER_WORDS = re.compile(
+    r"\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|"
+    r"fifteen|sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy|"
+    r"eighty|ninety|hundred|thousand|million|billion)\b",
+    re.IGNORECASE,
+)
 
 FENCE = re.compile(r"^\s*```(?:json)?\s*|\s*```\s*$", re.IGNORECASE)
 TRAILING_COMMA = re.compile(r",\s*([}\]])")
@@ -120,20 +142,71 @@ def check_answer(
             problems.append(f"item {number}: field {name!r} has no quote")
             ungrounded.add(name)
             continue
-        extraction = ground_extraction(view, name, item.get("value"), quote, indexes[view.doc_id])
+        line = item.get("line")
+        hint = line if isinstance(line, int) and not isinstance(line, bool) else None
+        value = item.get("value")
+        index = indexes[view.doc_id]
+        extraction = ground_extraction(view, name, value, quote, index, line_hint=hint)
+        if not quote_supports_value(quote, view.kind):
+            extraction = replace(extraction, grounded=False)
+            problems.append(f"{name}: quote {quote.strip()!r} is too short to support a value")
+        elif extraction.grounded and not value_consistent(value, quote):
+            extraction = replace(extraction, grounded=False)
+            problems.append(f"{name}: value {value!r} disagrees with the numbers of its quote")
         if not extraction.grounded:
             ungrounded.add(name)
-            problems.append(f"{name}: quote not found in {view.name}")
+            if extraction.match is None:
+                problems.append(f"{name}: quote not found in {view.name}")
         extractions.append(extraction)
     return AnswerCheck(
         tuple(extractions), False, repaired, truncated, tuple(problems), frozenset(ungrounded)
     )
 
 
+def quote_supports_value(quote: str, kind: DocKind) -> bool:
+    """Whether ``quote`` is long enough to ground anything (see ``MIN_QUOTE_*``)."""
+    chars = sum(not c.isspace() for c in quote)
+    return chars >= (MIN_CODE_QUOTE_CHARS if kind is DocKind.CODE else MIN_QUOTE_CHARS)
+
+
+def value_consistent(value: Any, quote: str) -> bool:
+    """False only when a numeric value ("90 days", 90, "$5,000") is contradicted by its quote:
+    the quote has digits, none of them the value's number, and no number spelled out ("90
+    days" quoted from "within 60 days after Section 4.2"). Everything else passes (see
+    ``CHECKED_VALUE`` and ``NUMBER_WORDS``): a wrong verdict would throw away a right answer."""
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        return True
+    text = str(value).strip()
+    if not CHECKED_VALUE.match(text):
+        return True
+    quoted = _numbers(quote)
+    if not quoted or NUMBER_WORDS.search(quote):
+        return True
+    return bool(_numbers(text) & quoted)
+
+
+def _numbers(text: str) -> set[str]:
+    numbers = set()
+    for match in NUMBER.finditer(text):
+        number = match.group().replace(",", "")
+        whole, _, fraction = number.partition(".")
+        fraction = fraction.rstrip("0")
+        number = (whole.lstrip("0") or "0") + (f".{fraction}" if fraction else "")
+        numbers.add(number)
+    return numbers
+
+
 def ground_extraction(
-    view: DocumentView, name: str, value: Any, quote: str, index: GroundingIndex
+    view: DocumentView,
+    name: str,
+    value: Any,
+    quote: str,
+    index: GroundingIndex,
+    line_hint: int | None = None,
 ) -> Extraction:
-    location = index.locate(quote, view.char_start, view.end)
+    # The model's line number tells identical lines apart; prose has no line numbers shown.
+    hint = line_hint if view.kind is DocKind.CODE else None
+    location = index.locate(quote, view.char_start, view.end, line_hint=hint)
     is_code = view.kind is DocKind.CODE
     if location is None:
         return Extraction(view.doc_id, name, value, quote, False,

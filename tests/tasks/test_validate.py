@@ -79,7 +79,8 @@ def test_unknown_doc_ids_and_unasked_fields_are_reported_not_landed():
     answer = {"extractions": [
         {"doc_id": "d9", "field": "governing_law", "value": "x", "quote": "Delaware"},
         {"doc_id": "d1", "field": "non_compete", "value": "x", "quote": "Delaware"},
-        {"doc_id": "msa.pdf", "field": "governing_law", "value": "DE", "quote": "Delaware"},
+        {"doc_id": "msa.pdf", "field": "governing_law", "value": "DE",
+         "quote": "the laws of Delaware"},
         "not an object",
     ]}  # fmt: skip
     result = check(json.dumps(answer))
@@ -142,3 +143,88 @@ def test_braces_in_surrounding_prose_do_not_hide_the_object():
     content = "Fields {as asked}:\n" + json.dumps(GOOD) + "\nSee {notes}."
     payload, _repaired = parse_answer(content)
     assert payload == GOOD
+
+
+# -- quotes that cannot support a value ---------------------------------------------------
+
+
+@pytest.mark.parametrize("quote", ["the", "Section", "of it", "  of  "])
+def test_a_quote_too_short_to_support_a_value_is_not_grounded(quote):
+    answer = {"extractions": [{"doc_id": "d1", "field": "governing_law", "value": "Delaware",
+                               "quote": quote}]}  # fmt: skip
+    result = check(json.dumps(answer))
+    assert [e.grounded for e in result.extractions] == [False]
+    assert result.ungrounded_fields == {"governing_law"}
+    assert "too short" in result.problems[0]
+
+
+def test_one_specific_word_is_enough_to_support_a_value():
+    text = "MASTER\fIndemnification\nEach party shall indemnify the other.\f"
+    view = DocumentView("h", "h.pdf", DocKind.PDF, text, (0, 7))
+    answer = {"extractions": [{"doc_id": "h", "field": "f", "value": "Yes",
+                               "quote": "Indemnification"}]}  # fmt: skip
+    result = check_answer(json.dumps(answer), "stop", [view], ["f"],
+                          {"h": GroundingIndex(text, (0, 7))})  # fmt: skip
+    assert [(e.grounded, e.page) for e in result.extractions] == [(True, 2)]
+
+
+def test_a_short_line_of_code_still_grounds_but_a_bare_keyword_does_not():
+    code = "import os\nos.system(cmd)\npass\n"
+    view = DocumentView("c", "a.py", DocKind.CODE, code)
+    answer = {"extractions": [
+        {"doc_id": "c", "field": "x", "value": {}, "quote": "os.system(cmd)", "line": 2},
+        {"doc_id": "c", "field": "y", "value": {}, "quote": "pass", "line": 3},
+    ]}  # fmt: skip
+    result = check_answer(json.dumps(answer), "stop", [view], ["x", "y"],
+                          {"c": GroundingIndex(code)})  # fmt: skip
+    assert [(e.field, e.grounded, e.line) for e in result.extractions] == [
+        ("x", True, 2), ("y", False, 3)]  # fmt: skip
+
+
+RENEWAL = "MASTER\fThis Agreement renews unless either party gives 60 days notice (Section 4).\f"
+
+
+@pytest.mark.parametrize(
+    ("value", "grounded"),
+    [("60 days", True), (60, True), ("90 days", False), (90, False), ("$90", False),
+     ("sixty days", True), ("4", True), ("2023-03-03", True), ("successive 5 years", True),
+     ("Yes", True), (True, True), ({"days": 90}, True), (90.0, False),
+     ("a long summary that mentions 90 days of notice before the renewal date", True)],
+)  # fmt: skip
+def test_a_number_in_a_short_value_must_appear_in_its_quote(value, grounded):
+    view = DocumentView("r", "r.pdf", DocKind.PDF, RENEWAL, (0, 7))
+    quote = "either party gives 60 days notice (Section 4)"
+    answer = {"extractions": [{"doc_id": "r", "field": "f", "value": value, "quote": quote}]}
+    result = check_answer(json.dumps(answer), "stop", [view], ["f"],
+                          {"r": GroundingIndex(RENEWAL, (0, 7))})  # fmt: skip
+    assert [e.grounded for e in result.extractions] == [grounded]
+    assert (result.ungrounded_fields == {"f"}) is not grounded
+
+
+def test_a_number_spelled_out_in_the_quote_is_not_contradicted():
+    text = "Either party may end it on ninety (90) days notice under Section 4."
+    view = DocumentView("t", "t.txt", DocKind.TEXT, text)
+    answer = {"extractions": [{"doc_id": "t", "field": "f", "value": "30 days",
+                               "quote": text}]}  # fmt: skip
+    result = check_answer(json.dumps(answer), "stop", [view], ["f"], {"t": GroundingIndex(text)})
+    assert result.extractions[0].grounded  # "ninety" may be what the value means: not judged
+
+
+def test_a_date_value_agrees_with_a_quote_that_spells_the_date_out():
+    text = "This Agreement is dated as of March 3, 2023 by the parties."
+    view = DocumentView("t", "t.txt", DocKind.TEXT, text)
+    answer = {"extractions": [{"doc_id": "t", "field": "f", "value": "2023-03-03",
+                               "quote": "dated as of March 3, 2023"}]}  # fmt: skip
+    result = check_answer(json.dumps(answer), "stop", [view], ["f"], {"t": GroundingIndex(text)})
+    assert result.extractions[0].grounded and result.extractions[0].match == "exact"
+
+
+def test_the_models_line_number_picks_the_repeated_line_it_means():
+    code = "try:\n    a()\nexcept Exception: pass\ntry:\n    b()\nexcept Exception: pass\n"
+    view = DocumentView("c", "a.py", DocKind.CODE, code)
+    answer = {"extractions": [
+        {"doc_id": "c", "field": "x", "value": {}, "quote": "except Exception: pass", "line": 3},
+        {"doc_id": "c", "field": "x", "value": {}, "quote": "except Exception: pass", "line": 6},
+    ]}  # fmt: skip
+    result = check_answer(json.dumps(answer), "stop", [view], ["x"], {"c": GroundingIndex(code)})
+    assert [e.line for e in result.extractions] == [3, 6]
