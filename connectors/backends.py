@@ -107,7 +107,12 @@ def open_backend(
         return
     from connectors.simulator import SimulatorConfig, running_simulator
 
-    config = SimulatorConfig(**(simulator_knobs or {}))
+    knobs = dict(simulator_knobs or {})
+    if isinstance(knobs.get("oracle"), str):  # a labels file: answer from it, not from rules
+        from connectors.simulator_oracle import Oracle
+
+        knobs["oracle"] = Oracle.from_path(knobs["oracle"])
+    config = SimulatorConfig(**knobs)
     with running_simulator(config) as handle:
         flavour: Flavour = "vllm" if config.flavour == "vllm" else "deepseek"
         if flavour == "vllm":

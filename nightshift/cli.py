@@ -200,18 +200,30 @@ def review(
     allow_peak: Annotated[bool, typer.Option(help="With --off-peak-only: go on at peak")] = False,
     include: Annotated[list[str], typer.Option(help="Glob to include (repeatable)")] = [],  # noqa: B006
     exclude: Annotated[list[str], typer.Option(help="Glob to exclude (repeatable)")] = [],  # noqa: B006
+    oracle: Annotated[
+        Path | None,
+        typer.Option(
+            help="With --backend simulator: answer from this labels file (a perfect model, "
+            "perturbed like a real one) instead of the simulator's rules"
+        ),
+    ] = None,
     prefect: PrefectOption = None,
 ) -> None:
     """Review SOURCE with a profile and land grounded extractions in DuckDB."""
     from flows.preflight import review_options
 
     settings = Settings()
+    if oracle is not None and backend != "simulator":
+        raise fail("--oracle answers through the simulator: add --backend simulator", 2)
+    if oracle is not None and not oracle.is_file():
+        raise fail(f"labels file not found: {oracle}", 2)
+    knobs = {"oracle": str(oracle)} if oracle else {}
     options = run_guarded(
         lambda: review_options(
             settings, source=source, profile=profile, db=str(db) if db else None,
             budget_usd=budget, plan_only=plan, force=force, backend=backend,
             off_peak_only=off_peak_only, allow_peak=allow_peak, include=tuple(include),
-            exclude=tuple(exclude),
+            exclude=tuple(exclude), simulator=knobs,
         )
     )  # fmt: skip
     result = run_review(options, settings, track=tracked(prefect) and not plan)
@@ -399,15 +411,66 @@ def simulator(
     port: Annotated[int, typer.Option(help="Loopback port to listen on")] = 8765,
     flavour: Annotated[str, typer.Option(help="deepseek or vllm")] = "deepseek",
     latency_per_output_token: Annotated[float, typer.Option(help="Seconds")] = 0.0,
+    oracle: Annotated[
+        Path | None, typer.Option(help="Answer from this labels file instead of the rules")
+    ] = None,
 ) -> None:
     """Run the local DeepSeek-compatible simulator (for tests and demos; not the real API)."""
     from connectors.simulator import serve
+    from connectors.simulator_oracle import Oracle
     from flows.preflight import check_port_free
 
     run_guarded(lambda: check_port_free("127.0.0.1", port))
+    answers = run_guarded(lambda: Oracle.from_path(oracle)) if oracle else None
     run_guarded(
-        lambda: serve(port, flavour=flavour, seconds_per_output_token=latency_per_output_token)
-    )
+        lambda: serve(
+            port, flavour=flavour, seconds_per_output_token=latency_per_output_token,
+            oracle=answers,
+        )
+    )  # fmt: skip
+
+
+@app.command(name="eval")
+def evaluate(
+    labels: Annotated[Path, typer.Argument(help="Labels: CUAD-style .jsonl, or findings .json")],
+    db: DbOption = None,
+    run: Annotated[
+        str | None, typer.Option(help="A run id (default: the latest run per document)")
+    ] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the report here")] = None,
+    min_f1: Annotated[float | None, typer.Option(help="Exit 4 when overall F1 is lower")] = None,
+    min_recall: Annotated[
+        float | None, typer.Option(help="Exit 4 when overall recall is lower")
+    ] = None,
+) -> None:
+    """Score extractions against labels: precision, recall, F1 per field, grounding, cost."""
+    from tasks.evaluate import evaluate_run
+
+    settings = Settings()
+    path = db or settings.db_path
+    if not labels.is_file():
+        raise fail(f"labels file not found: {labels}", 2)
+    report = run_guarded(lambda: evaluate_run(path, labels, run))
+    columns = ("field", "labelled", "predicted", "correct", "found", "precision", "recall", "f1")
+    rows = [
+        [str(row[c]) if not isinstance(row[c], float) else f"{row[c]:.3f}" for c in columns]
+        for row in report.table_rows()
+    ]
+    print_table(f"eval against {labels.name}: {report.documents} documents", columns, rows)
+    rates = ", ".join(f"{kind} {share:.1%}" for kind, share in report.grounding_rates().items())
+    console.print(f"grounded extractions by match: {rates or 'none'}")
+    for cost in report.models:
+        per = cost.cost_per_correct
+        each = f", ${per:.5f} per correct extraction" if per else ""
+        console.print(f"{cost.model}: ${cost.cost_usd:.4f}{each}")
+    if json_out is not None:
+        json_out.write_text(report.to_json(), encoding="utf-8")
+        console.print(f"report written to {json_out}")
+    total = report.total
+    if min_f1 is not None and (total.f1 or 0.0) < min_f1:
+        raise fail(f"F1 {total.f1 or 0.0:.3f} is under --min-f1 {min_f1}", 4)
+    if min_recall is not None and (total.recall or 0.0) < min_recall:
+        raise fail(f"recall {total.recall or 0.0:.3f} is under --min-recall {min_recall}", 4)
 
 
 @app.command()

@@ -124,6 +124,23 @@ class EvalReport:
     def to_json(self) -> str:
         return json.dumps(self.as_dict(), indent=2)
 
+    def markdown(self) -> str:
+        """The per-field table and the grounding shares, for a Prefect artifact."""
+        columns = ("field", "labelled", "predicted", "correct", "found", "precision", "recall",
+                   "f1")  # fmt: skip
+        lines = [
+            f"# nightshift eval: {self.documents} labelled documents",
+            "",
+            "| " + " | ".join(columns) + " |",
+            "|---" + "|---:" * (len(columns) - 1) + "|",
+        ]
+        for row in self.table_rows():
+            cells = [f"{row[c]:.3f}" if isinstance(row[c], float) else str(row[c]) for c in columns]
+            lines.append("| " + " | ".join(cells) + " |")
+        rates = ", ".join(f"{kind} {share:.1%}" for kind, share in self.grounding_rates().items())
+        lines += ["", f"Grounded extractions by match kind: {rates or 'none'}."]
+        return "\n".join(lines)
+
 
 @dataclass(frozen=True)
 class _Label:

@@ -301,7 +301,9 @@ class GroundingIndex:
     def _folded_range(self, lo: int, hi: int) -> tuple[int, int]:
         return bisect_left(self.positions, lo), bisect_left(self.positions, hi)
 
-    def _folded_location(self, span: tuple[int, int], match: MatchKind, score: float = 1.0):
+    def _folded_location(
+        self, span: tuple[int, int], match: MatchKind, score: float = 1.0
+    ) -> Location:
         first = self.positions[span[0]]
         last = self.positions[span[1] - 1]
         return self._location(first, last + 1, match, score)
@@ -311,7 +313,9 @@ class GroundingIndex:
         return Location(start, end, match, page, self.line_of(start), score)
 
 
-def _occurrences(haystack: str, needle: str, lo: int, hi: int, limit: int = MAX_CANDIDATES):
+def _occurrences(
+    haystack: str, needle: str, lo: int, hi: int, limit: int = MAX_CANDIDATES
+) -> Iterator[int]:
     """Start offsets of ``needle`` in ``haystack[lo:hi]``, first ``limit`` of them."""
     at = haystack.find(needle, lo, hi)
     found = 0
