@@ -6,9 +6,11 @@ The pipeline never picks the simulator on its own: a missing API key is an error
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import SecretStr
@@ -30,6 +32,7 @@ class Backend:
     flavour: Literal["deepseek", "vllm"]
     models: ModelIds
     label: str  # what the run's output says about where its answers came from
+    oracle: str = ""  # the simulator's oracle: its labels' hash and whether it perturbs
 
     @property
     def is_simulator(self) -> bool:
@@ -37,21 +40,25 @@ class Backend:
 
     @property
     def scope(self) -> str:
-        return backend_scope(self.name, self.base_url, self.models.flash)
+        return backend_scope(self.name, self.base_url, self.models.flash, self.oracle)
 
 
-def backend_scope(name: str, base_url: str, model: str) -> str:
+def backend_scope(name: str, base_url: str, model: str, oracle: str = "") -> str:
     """Who answers, as the ledger and the review records know it. The simulator is one scope
     whatever its port; an endpoint is its name and URL (and, self-hosted, its served model)."""
     if name == "simulator":
-        return "simulator"
+        # The oracle answers from labels: its answers are never taken for the rules' (or for
+        # another labels file's, or the unperturbed oracle's).
+        return f"simulator oracle {oracle}" if oracle else "simulator"
     if name == "selfhosted":
         return f"selfhosted {base_url.rstrip('/')} {model}"
     return f"deepseek {base_url.rstrip('/')}"
 
 
-def scope_for(name: str, settings: Settings) -> str:
+def scope_for(name: str, settings: Settings, simulator_knobs: dict[str, Any] | None = None) -> str:
     """The scope of backend ``name`` under ``settings``, without opening it (for planning)."""
+    if name == "simulator":
+        return backend_scope(name, "", "", oracle_identity(simulator_knobs or {}))
     if name == "selfhosted":
         return backend_scope(name, settings.selfhosted_base_url or "", settings.selfhosted_model)
     return backend_scope(name, settings.deepseek_base_url, settings.flash_model)
@@ -62,6 +69,18 @@ def models_for(name: str, settings: Settings) -> ModelIds:
     if name == "selfhosted":
         return ModelIds(settings.selfhosted_model, settings.selfhosted_model)
     return settings.models
+
+
+def oracle_identity(simulator_knobs: dict[str, Any]) -> str:
+    """What the oracle answers from: its labels file's hash, and whether it perturbs."""
+    labels = simulator_knobs.get("oracle")
+    if not isinstance(labels, str):
+        return ""
+    try:
+        digest = hashlib.sha256(Path(labels).read_bytes()).hexdigest()[:16]
+    except OSError as exc:
+        raise ConfigError(f"cannot read the oracle's labels {labels}: {exc.strerror}") from exc
+    return f"{digest} {'exact' if simulator_knobs.get('oracle_exact') else 'perturbed'}"
 
 
 @contextmanager
@@ -108,10 +127,13 @@ def open_backend(
     from connectors.simulator import SimulatorConfig, running_simulator
 
     knobs = dict(simulator_knobs or {})
+    oracle = oracle_identity(knobs)
+    exact = knobs.pop("oracle_exact", False)
     if isinstance(knobs.get("oracle"), str):  # a labels file: answer from it, not from rules
-        from connectors.simulator_oracle import Oracle
+        from connectors.simulator_oracle import NO_PERTURBATION, Oracle, Perturbation
 
-        knobs["oracle"] = Oracle.from_path(knobs["oracle"])
+        perturbation = NO_PERTURBATION if exact else Perturbation()
+        knobs["oracle"] = Oracle.from_path(knobs["oracle"], perturbation)
     config = SimulatorConfig(**knobs)
     with running_simulator(config) as handle:
         flavour: Flavour = "vllm" if config.flavour == "vllm" else "deepseek"
@@ -123,6 +145,9 @@ def open_backend(
             SecretStr(SIMULATOR_KEY),
             flavour,
             models,
-            f"LOCAL SIMULATOR at {handle.base_url} (not DeepSeek: rule-based answers, "
-            "costs priced as if it were the API)",
-        )
+            f"LOCAL SIMULATOR at {handle.base_url} (not DeepSeek: "
+            + (f"the oracle's labelled answers, {'exact' if exact else 'perturbed'}"
+               if oracle else "rule-based answers")
+            + ", costs priced as if it were the API)",
+            oracle,
+        )  # fmt: skip

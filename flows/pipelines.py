@@ -145,7 +145,7 @@ def _plan_only(
     stages.ingest(source, store, ingest_options(settings), run_id)
     models = models_for(options.backend, settings)
     plan = stages.plan(store, source.uri, profile, options.force,
-                       scope_for(options.backend, settings), models)  # fmt: skip
+                       scope_for(options.backend, settings, options.simulator), models)  # fmt: skip
     report = stages.price(plan, profile, clock())
     return ReviewResult(run_id, RunStatus.PLANNED, "none (plan only)", plan=report,
                         skipped=plan.skipped)  # fmt: skip
@@ -162,7 +162,7 @@ def _review(
     clock: Callable[[], datetime],
 ) -> ReviewResult:
     stages.ingest(source, store, ingest_options(settings), run_id)
-    scope = scope_for(options.backend, settings)
+    scope = scope_for(options.backend, settings, options.simulator)
     plan = stages.plan(store, source.uri, profile, options.force, scope,
                        models_for(options.backend, settings))  # fmt: skip
     landing = Landing(store, run_id, profile, scope, clock)

@@ -207,6 +207,9 @@ def review(
             "perturbed like a real one) instead of the simulator's rules"
         ),
     ] = None,
+    oracle_exact: Annotated[
+        bool, typer.Option(help="With --oracle: answer the labels verbatim, unperturbed")
+    ] = False,
     prefect: PrefectOption = None,
 ) -> None:
     """Review SOURCE with a profile and land grounded extractions in DuckDB."""
@@ -217,7 +220,7 @@ def review(
         raise fail("--oracle answers through the simulator: add --backend simulator", 2)
     if oracle is not None and not oracle.is_file():
         raise fail(f"labels file not found: {oracle}", 2)
-    knobs = {"oracle": str(oracle)} if oracle else {}
+    knobs = {"oracle": str(oracle), "oracle_exact": oracle_exact} if oracle else {}
     options = run_guarded(
         lambda: review_options(
             settings, source=source, profile=profile, db=str(db) if db else None,
