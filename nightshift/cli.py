@@ -23,7 +23,7 @@ from nightshift.progress import ProgressEvent, ProgressHook, progress_hook
 from nightshift.settings import PdfEngine, Settings
 
 if TYPE_CHECKING:
-    from flows.pipelines import ReviewResult
+    from flows.pipelines import IngestReport, ReviewResult
     from nightshift.options import ReviewOptions
     from tasks.price import PlanReport
 
@@ -108,12 +108,28 @@ def tracked(prefect: bool | None) -> bool:
     return bool(os.environ.get("PREFECT_API_URL"))
 
 
-def say_prefect_mode() -> None:
-    if not os.environ.get("PREFECT_API_URL"):
-        err_console.print(
-            "[dim]Tracking this run in Prefect: no PREFECT_API_URL is set, so Prefect starts a "
-            "temporary local server for it (ephemeral mode).[/]"
-        )
+@contextmanager
+def prefect_api() -> Iterator[None]:
+    """A Prefect API for a tracked run: the configured one, or a temporary local server that
+    stops with the run (and dies with this process if it is killed)."""
+    if os.environ.get("PREFECT_API_URL"):
+        yield
+        return
+    from connectors.prefect_server import temporary_prefect_server
+
+    err_console.print(
+        "[dim]Tracking this run in Prefect: no PREFECT_API_URL is set, so a temporary local "
+        "Prefect server is started for it.[/]"
+    )
+    with temporary_prefect_server() as url:
+        os.environ["PREFECT_API_URL"] = url
+        try:
+            yield
+        finally:
+            from prefect.logging.handlers import APILogWorker
+
+            APILogWorker.drain_all(timeout=5)  # the run's logs reach the server before it stops
+            del os.environ["PREFECT_API_URL"]
 
 
 PrefectOption = Annotated[
@@ -154,12 +170,14 @@ def ingest(
         token = progress_hook.set(show)
         try:
             if tracked(prefect):
-                say_prefect_mode()
-                from flows.ingest import ingest_corpus
 
-                report = run_guarded(
-                    lambda: ingest_corpus(source, str(settings.db_path), include, exclude)
-                )
+                def tracked_ingest() -> IngestReport:
+                    with prefect_api():
+                        from flows.ingest import ingest_corpus
+
+                        return ingest_corpus(source, str(settings.db_path), include, exclude)
+
+                report = run_guarded(tracked_ingest)
             else:
                 from flows.pipelines import ingest_pipeline
 
@@ -242,10 +260,14 @@ def run_review(options: ReviewOptions, settings: Settings, track: bool) -> Revie
         token = progress_hook.set(show)
         try:
             if track:
-                say_prefect_mode()
-                from flows.review import review_corpus
 
-                return run_guarded(lambda: review_corpus(**options.model_dump()))
+                def tracked_review() -> ReviewResult:
+                    with prefect_api():
+                        from flows.review import review_corpus
+
+                        return review_corpus(**options.model_dump())
+
+                return run_guarded(tracked_review)
             from flows.pipelines import review_pipeline
 
             return run_guarded(lambda: review_pipeline(options, settings))
