@@ -20,7 +20,7 @@ import re
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -200,9 +200,13 @@ class S3Source:
 
     def discover(self) -> Iterator[DocumentRef]:
         found = False
+        normalised: set[str] = set()  # relpaths of keys that had to be normalised (rare)
         for entry in self._list(self._folder):
             found = True
-            ref = self._ref(entry, entry["Key"][len(self._folder) :])
+            rel = entry["Key"][len(self._folder) :]
+            ref = self._ref(entry, rel)
+            if ref is not None and ref.problem is None and ref.relpath != rel:
+                ref = self._unless_shared(ref, rel, normalised)
             if ref is not None:
                 yield ref
         if found or not self.prefix or self.prefix.endswith("/"):
@@ -267,6 +271,21 @@ class S3Source:
             "LastModified": head.get("LastModified"),
             "ETag": head.get("ETag"),
         }
+
+    def _unless_shared(self, ref: DocumentRef, rel: str, normalised: set[str]) -> DocumentRef:
+        """``ref`` of a key normalised to ``ref.relpath`` (``a//x``, ``a/./x``, ``b/../a/x`` all
+        give ``a/x``), or a conflict row when another object already has that path: two
+        documents must not share one relpath, which citations and grouping rely on. The key
+        spelled plainly wins; among normalised keys, the first listed."""
+        if ref.relpath in normalised or self._head(self._folder + ref.relpath) is not None:
+            reason = (
+                f"key {rel!r} names the same path {ref.relpath!r} as another object once empty, "
+                "'.' and '..' segments are normalised; not read"
+            )
+            # Kept as S3 spells it: a label for people, distinct from the other object's.
+            return replace(ref, relpath=rel, problem=(DocStatus.UNREADABLE, reason))
+        normalised.add(ref.relpath)
+        return ref
 
     def _ref(self, entry: dict[str, Any], rel: str) -> DocumentRef | None:
         key = entry["Key"]

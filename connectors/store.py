@@ -9,7 +9,8 @@ order on first use and recorded in ``schema_version``.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from importlib.resources import files
 from pathlib import Path
@@ -121,6 +122,24 @@ class Store:
                 raise StoreError(f"schema version {version} failed on {self.path}: {exc}") from exc
 
     # -- generic ------------------------------------------------------------------------
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Everything written inside the block lands together or not at all: a process killed
+        mid-block leaves none of it (DuckDB writes a transaction to its WAL only on commit)."""
+        try:
+            self.con.execute("BEGIN TRANSACTION")
+        except duckdb.Error as exc:
+            raise StoreError(f"cannot begin a transaction on {self.path}: {exc}") from exc
+        try:
+            yield
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+        try:
+            self.con.execute("COMMIT")
+        except duckdb.Error as exc:
+            raise StoreError(f"cannot commit to {self.path}: {exc}") from exc
 
     def append(self, rows: Sequence[Row]) -> None:
         """Land ``rows`` (all of one table) in one bulk insert."""

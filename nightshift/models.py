@@ -18,6 +18,7 @@ class DocStatus(StrEnum):
     UNSUPPORTED = "unsupported"  # binary, or a kind nightshift does not read
     TIMEOUT = "timeout"  # the parser passed its time or memory limit
     UNREADABLE = "unreadable"  # a symlink loop or escape, a permission error, deleted meanwhile
+    SECRET = "secret"  # a key or credential file (by name or content): never read, never stored
 
 
 class RunStatus(StrEnum):

@@ -5,11 +5,25 @@ files (same uri and content, or same S3 ETag) are not parsed, counted or even do
 their row's ``last_seen`` moves. Content already parsed under another name is copied, not
 parsed. PDFs are parsed in worker processes with time and memory limits while text files are
 read here, and rows are landed in batches as they complete.
+
+What a run guarantees:
+
+- a batch's ``documents`` rows and their ``document_texts`` land in one transaction, so a process
+  killed at any moment leaves no ``ok`` row without its text; and a database damaged that way by
+  an older version heals: an ``ok`` row whose text is missing is parsed again, never "unchanged";
+- a file named like a key or credential (``tasks.secret_files``) is never opened, and any other
+  file is checked for a private key in its head before it is hashed or parsed: either way it is a
+  ``secret`` row, its content stored nowhere;
+- a file is read only if it is still a regular file when opened (a FIFO swapped in after
+  discovery would block forever) and only up to the size limit, counted while reading: a file
+  that grew past it after discovery is ``too_large``, never landed with a stale size.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
+import stat
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
@@ -28,6 +42,7 @@ from nightshift.models import DocKind, DocStatus, DocumentRef, ParsedDocument
 from tasks.count import count_documents
 from tasks.parse import parse_text_bytes
 from tasks.pdf_pool import PdfLimits, PdfParserPool
+from tasks.secret_files import HEAD_BYTES, secret_by_content, secret_by_name
 
 CHUNK_FILES = 256  # refs looked up in the database at once
 FLUSH_DOCUMENTS = 64  # parsed documents landed at once
@@ -78,12 +93,48 @@ class IngestSummary:
 ProgressCallback = Callable[[IngestProgress], None]
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while block := handle.read(HASH_BLOCK):
+@dataclass(frozen=True)
+class FileRead:
+    """A file read once: its doc_id and (when asked for) its bytes, or why it was not taken."""
+
+    doc_id: str | None = None
+    data: bytes | None = None
+    problem: tuple[DocStatus, str] | None = None
+
+
+def read_file(path: Path, relpath: str, max_bytes: int, keep_bytes: bool) -> FileRead:
+    """Hash ``path`` (keeping its bytes if ``keep_bytes``), refusing what must not be read.
+
+    Opened without blocking and checked with ``fstat`` on the open descriptor, so a FIFO or device
+    put in a file's place after discovery is refused rather than waited on; the size limit is
+    counted on the bytes actually read; the head is checked for a private key before any byte
+    is hashed or kept.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return FileRead(problem=(DocStatus.UNREADABLE, "not a regular file when read"))
+        head = handle.read(HEAD_BYTES)
+        rule = secret_by_content(relpath, head)
+        if rule is not None:
+            return FileRead(problem=(DocStatus.SECRET, f"{rule}; never read further or stored"))
+        digest, kept, size = hashlib.sha256(head), [head], len(head)
+        while size <= max_bytes and (block := handle.read(HASH_BLOCK)):
+            size += len(block)
             digest.update(block)
-    return digest.hexdigest()
+            if keep_bytes:
+                kept.append(block)
+        if size > max_bytes:
+            return FileRead(problem=(DocStatus.TOO_LARGE, _too_large(max_bytes)))
+    return FileRead(digest.hexdigest(), b"".join(kept) if keep_bytes else None)
+
+
+def _too_large(max_bytes: int, size: int | None = None) -> str:
+    """The reason of a file over the limit: by its listed ``size``, or (None) found while read."""
+    limit = f"the {max_bytes / 1e6:g} MB limit (NIGHTSHIFT_MAX_FILE_BYTES)"
+    if size is None:
+        return f"grew past {limit} while read; not ingested"
+    return f"{size / 1e6:.1f} MB is over {limit}; not read"
 
 
 def _chunks(refs: Iterator[DocumentRef], size: int) -> Iterator[list[DocumentRef]]:
@@ -113,6 +164,12 @@ class _Ingest:
         self.summary = IngestSummary(run_id)
         # Content already parsed under any name, by doc_id: one query per run, not per file.
         self.known = store.known_contents_all()
+        # ``ok`` rows whose text never landed (killed between two commits by an older version):
+        # such content is parsed again, and the damaged rows are replaced when it lands.
+        self.textless = {row[0] for row in store.query(TEXTLESS_SQL)}
+        for doc_id in self.textless:
+            self.known.pop(doc_id, None)
+        self.healed: set[tuple[str, str]] = set()  # (uri, doc_id) of damaged rows to replace
         self.now = utc_now()
         self.pending: list[ParsedDocument] = []  # parsed, waiting for counts and landing
         self.rows: list[dict[str, Any]] = []  # rows ready to land as they are
@@ -147,13 +204,10 @@ class _Ingest:
     def _ingest_ref(self, ref: DocumentRef, seen: list[dict[str, Any]]) -> None:
         kind = kind_of(ref.relpath)
         unread = ref.problem
+        if unread is None and (rule := secret_by_name(ref.relpath)) is not None:
+            unread = (DocStatus.SECRET, f"{rule}; never read")
         if unread is None and ref.size > self.options.max_file_bytes:
-            limit_mb = self.options.max_file_bytes / 1e6
-            unread = (
-                DocStatus.TOO_LARGE,
-                f"{ref.size / 1e6:.1f} MB is over the {limit_mb:g} MB limit "
-                "(NIGHTSHIFT_MAX_FILE_BYTES); not read",
-            )
+            unread = (DocStatus.TOO_LARGE, _too_large(self.options.max_file_bytes, ref.size))
         if unread is None and kind is DocKind.UNKNOWN and Path(ref.relpath).suffix:
             unread = (DocStatus.UNSUPPORTED, f"unsupported file type {Path(ref.relpath).suffix}")
         if unread is not None:
@@ -161,6 +215,8 @@ class _Ingest:
                 return self._touch(ref, None)
             document = ParsedDocument(ref.uri, ref.relpath, None, kind, ref.size, *unread)  # type: ignore[arg-type]
             return self._land_as_is(document, ref)
+        # Rows of this file whose content is whole in the store (a damaged row is not).
+        seen = [row for row in seen if row["doc_id"] not in self.textless]
         if ref.etag is not None:
             for row in seen:
                 if row["etag"] == ref.etag and row["doc_id"] is not None:
@@ -168,7 +224,8 @@ class _Ingest:
         stack = ExitStack()
         try:
             path = stack.enter_context(self.source.fetch(ref))
-            doc_id = sha256_file(path)
+            read = read_file(path, ref.relpath, self.options.max_file_bytes,
+                             keep_bytes=kind is not DocKind.PDF)  # fmt: skip
         except (StorageError, OSError) as exc:
             stack.close()
             if isinstance(exc, StorageError) and not isinstance(exc, ObjectFetchError):
@@ -184,6 +241,16 @@ class _Ingest:
                 reason,  # type: ignore[arg-type]
             )
             return self._land_as_is(document, ref)
+        if read.problem is not None or read.doc_id is None:
+            stack.close()
+            problem = read.problem or (DocStatus.UNREADABLE, "not read")
+            if any(r["doc_id"] is None and r["status"] == problem[0] for r in seen):
+                return self._touch(ref, None)
+            document = ParsedDocument(ref.uri, ref.relpath, None, kind, ref.size, *problem)  # type: ignore[arg-type]
+            return self._land_as_is(document, ref)
+        doc_id = read.doc_id
+        if doc_id in self.textless:
+            self.healed.add((ref.uri, doc_id))
         if any(row["doc_id"] == doc_id for row in seen):
             stack.close()
             return self._touch(ref, doc_id)
@@ -201,9 +268,8 @@ class _Ingest:
             self.in_pool[doc_id + "|" + ref.uri] = (base, stack)
             self.pool.submit(doc_id + "|" + ref.uri, str(path))
             return None
-        with stack:
-            data = path.read_bytes()
-        parsed = parse_text_bytes(data, kind, ref.relpath)
+        stack.close()
+        parsed = parse_text_bytes(read.data or b"", kind, ref.relpath)
         if kind is DocKind.UNKNOWN and parsed.status is DocStatus.OK:
             base = replace(base, kind=DocKind.TEXT)
         self._parsed(replace(base, status=parsed.status, status_reason=parsed.reason,
@@ -300,14 +366,21 @@ class _Ingest:
                     "page_token_starts": list(count.page_token_starts) or None,
                     "tokens": count.tokens, "created_at": self.now,
                 })  # fmt: skip
-        self.store.append([DocumentRow(**row) for row in self.rows])
-        self.store.append([DocumentTextRow(**text) for text in texts])
-        if self.touched:
-            keys = pa.Table.from_pylist(self.touched, TOUCH_SCHEMA)
-            self.store.touch_documents(keys, self.now, self.run_id)
+        # One transaction: a kill at any moment leaves every row with its text or neither.
+        with self.store.transaction():
+            for row in self.rows:
+                if (row["uri"], row["doc_id"]) in self.healed:  # its replacement lands with it
+                    self.store.query(DROP_DAMAGED_SQL, [row["uri"], row["doc_id"]])
+                    self.healed.discard((row["uri"], row["doc_id"]))
+            self.store.append([DocumentRow(**row) for row in self.rows])
+            self.store.append([DocumentTextRow(**text) for text in texts])
+            if self.touched:
+                keys = pa.Table.from_pylist(self.touched, TOUCH_SCHEMA)
+                self.store.touch_documents(keys, self.now, self.run_id)
         for row in self.rows:
             if row["doc_id"] is not None and row["status"] != "":
                 self.known.setdefault(row["doc_id"], row)
+        self.textless -= {text["doc_id"] for text in texts}
         self.pending, self.rows, self.touched = [], [], []
 
     def _progress(self, current: str) -> None:
@@ -317,6 +390,11 @@ class _Ingest:
 
 
 TOUCH_SCHEMA = pa.schema([("uri", pa.string()), ("doc_id", pa.string())])
+TEXTLESS_SQL = (
+    "SELECT DISTINCT doc_id FROM documents WHERE status = 'ok' AND doc_id IS NOT NULL "
+    "AND doc_id NOT IN (SELECT doc_id FROM document_texts)"
+)
+DROP_DAMAGED_SQL = "DELETE FROM documents WHERE uri = ? AND doc_id = ? AND status = 'ok'"
 
 
 def ingest_source(

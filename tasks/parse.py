@@ -8,12 +8,15 @@ otherwise cp1252/latin-1 with a warning recorded in the row's reason.
 from __future__ import annotations
 
 import codecs
+import unicodedata
 from dataclasses import dataclass
 
 from nightshift.models import DocKind, DocStatus
 from tasks.normalize import normalize_code, normalize_text
 
 BINARY_SNIFF_BYTES = 8192
+UTF16_SAMPLE_CHARS = 4096  # how much of a would-be UTF-16 text is checked for plausibility
+UTF16_MAX_ODD_SHARE = 0.02  # unassigned, private-use or control characters allowed in it
 
 
 @dataclass(frozen=True)
@@ -24,26 +27,55 @@ class TextParse:
     warning: str | None = None
 
 
+def utf16_text(data: bytes) -> str | None:
+    """``data`` decoded as UTF-16 (its BOM picks the byte order), or None when it is not UTF-16.
+
+    ``FF FE`` also begins cp1252 text ("ÿþ") and binary files: decoded as UTF-16 those give lone
+    surrogates (strict decoding fails), unassigned code points, or CJK-looking noise without a
+    single space or line break; real text in any script has some.
+    """
+    try:
+        text = data.decode("utf-16")
+    except UnicodeDecodeError:
+        return None
+    sample = text[:UTF16_SAMPLE_CHARS]
+    odd = sum(1 for char in sample if _is_odd(char))
+    if odd > len(sample) * UTF16_MAX_ODD_SHARE:
+        return None
+    if len(sample) >= 32 and not any(char in " \n\t\u3000" for char in sample):
+        return None
+    return text
+
+
+def _is_odd(char: str) -> bool:
+    category = unicodedata.category(char)
+    return category in ("Cn", "Co", "Cs") or (category == "Cc" and char not in "\t\n\r\f")
+
+
 def decode_text(data: bytes) -> tuple[str, str | None]:
     """The text of ``data`` and, when it was not clean UTF-8, a warning naming the fallback."""
     if data.startswith(codecs.BOM_UTF8):
         return data[len(codecs.BOM_UTF8) :].decode("utf-8", errors="replace"), None
+    note = ""
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return data.decode("utf-16", errors="replace"), None
+        text = utf16_text(data)
+        if text is not None:
+            return text, None
+        note = "starts like UTF-16 (FF FE or FE FF) but is not UTF-16 text; "
     try:
-        return data.decode("utf-8"), None
+        return data.decode("utf-8"), note.removesuffix("; ") or None
     except UnicodeDecodeError as exc:
         where = exc.start
     try:
-        return data.decode("cp1252"), f"not valid UTF-8 (byte {where}); decoded as cp1252"
+        return data.decode("cp1252"), f"{note}not valid UTF-8 (byte {where}); decoded as cp1252"
     except UnicodeDecodeError:
-        return data.decode("latin-1"), f"not valid UTF-8 (byte {where}); decoded as latin-1"
+        return data.decode("latin-1"), f"{note}not valid UTF-8 (byte {where}); decoded as latin-1"
 
 
 def looks_binary(data: bytes) -> bool:
     head = data[:BINARY_SNIFF_BYTES]
-    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return False
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) and utf16_text(data):
+        return False  # UTF-16 text is full of NUL bytes
     return b"\x00" in head
 
 

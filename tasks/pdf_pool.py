@@ -10,6 +10,10 @@ document and kills a worker that passes either:
 - the page limit: no single page may take longer than ``page_seconds`` (a stuck page is caught
   long before a 150-page budget runs out).
 
+A page count over ``max_pages`` ends the document as soon as the worker reports it: a page tree
+that points 300,000 times at one page parses fast per page, so neither clock would stop it, and
+its text (300,000 pages) would then cost the ingest process dearly to count and store.
+
 A killed or crashed worker is replaced and the document ends with a status and a reason naming
 the limit; the run goes on.
 """
@@ -31,6 +35,8 @@ from nightshift.models import DocStatus
 from tasks.pdf_text import EXTRACTORS, PdfText
 
 WORKER_STARTUP_SECONDS = 120.0
+# Far above any real document (a long filing runs to a few thousand pages), far below a bomb.
+DEFAULT_MAX_PAGES = 20_000
 
 
 @dataclass(frozen=True)
@@ -39,6 +45,7 @@ class PdfLimits:
     min_seconds: float = 60.0
     page_seconds: float = 60.0
     memory_mb: int = 2048
+    max_pages: int = DEFAULT_MAX_PAGES
 
 
 @dataclass(frozen=True)
@@ -212,6 +219,12 @@ class PdfParserPool:
         if kind == "progress":
             worker.pages_done, worker.pages_total = message[2], message[3]
             worker.last_progress = time.monotonic()
+            if worker.pages_total > self.limits.max_pages:
+                reason = (
+                    f"{worker.pages_total} pages is over the limit of {self.limits.max_pages} "
+                    "pages per PDF; not parsed"
+                )
+                return self._replace(worker, PdfText(DocStatus.TOO_LARGE, reason))
             return None
         outcome = PdfOutcome(key, message[2], time.monotonic() - worker.started)
         worker.key = None

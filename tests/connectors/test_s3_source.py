@@ -148,6 +148,34 @@ def test_awkward_keys(s3_bucket: S3Bucket, tmp_path: Path) -> None:
             assert path.read_bytes() == body
 
 
+def test_keys_that_normalise_to_one_path_never_share_a_relpath(s3_bucket: S3Bucket) -> None:
+    s3_bucket.put(
+        {
+            "p/a//x.txt": b"double slash",
+            "p/a/x.txt": b"plain",
+            "p/b/./y.txt": b"dot segment, first of two",
+            "p/b//y.txt": b"double slash, second of two",
+            "p/c/../z.txt": b"alone: normalised and read",
+        }
+    )
+    source = S3Source(s3_bucket.name, "p", s3_bucket.client)
+
+    refs = list(source.discover())
+    by_key = {ref.uri.removeprefix(f"s3://{s3_bucket.name}/"): ref for ref in refs}
+
+    assert len({ref.relpath for ref in refs}) == len(refs) == 5
+    # The plainly spelled key keeps its path; among normalised ones the first listed does.
+    assert (by_key["p/a/x.txt"].relpath, by_key["p/a/x.txt"].problem) == ("a/x.txt", None)
+    assert (by_key["p/b/./y.txt"].relpath, by_key["p/b/./y.txt"].problem) == ("b/y.txt", None)
+    assert (by_key["p/c/../z.txt"].relpath, by_key["p/c/../z.txt"].problem) == ("z.txt", None)
+    for key, rel, shared in [("p/a//x.txt", "a//x.txt", "a/x.txt"),
+                             ("p/b//y.txt", "b//y.txt", "b/y.txt")]:  # fmt: skip
+        assert by_key[key].relpath == rel
+        status, reason = by_key[key].problem
+        assert status is DocStatus.UNREADABLE
+        assert f"names the same path {shared!r} as another object" in reason
+
+
 # Fetch
 
 
