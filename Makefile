@@ -26,6 +26,7 @@ demo: $(BIN)/.installed
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 test: $(BIN)/.installed $(CHECKOV_VENV)/.installed lint
 	$(BIN)/pytest

@@ -64,6 +64,7 @@ def ingest_options(settings: Settings) -> IngestOptions:
             min_seconds=settings.pdf_min_seconds,
             page_seconds=settings.pdf_page_seconds,
             memory_mb=settings.pdf_memory_mb,
+            max_pages=settings.pdf_max_pages,
         ),
         workers=settings.workers,
     )

@@ -75,7 +75,7 @@ class ParsedDocument:
 
     uri: str
     relpath: str
-    doc_id: str
+    doc_id: str | None  # None for a file never read (too large, unreadable, a secret)
     kind: DocKind
     size: int
     status: DocStatus

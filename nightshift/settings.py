@@ -25,6 +25,10 @@ DEFAULT_PDF_SECONDS_PER_PAGE = 5.0
 DEFAULT_PDF_MIN_SECONDS = 60.0
 DEFAULT_PDF_PAGE_SECONDS = 60.0  # no single page may take longer
 DEFAULT_PDF_MEMORY_MB = 2048
+# Far above any real document (a long filing runs to a few thousand pages), far below a bomb:
+# a page tree sharing one page 300,000 times, which pdfium extracts page by page inside every
+# per-page clock.
+DEFAULT_PDF_MAX_PAGES = 20_000
 
 PdfEngine = Literal["pypdf", "pdfium"]
 
@@ -44,6 +48,7 @@ class Settings(BaseSettings):
     pdf_min_seconds: float = DEFAULT_PDF_MIN_SECONDS
     pdf_page_seconds: float = DEFAULT_PDF_PAGE_SECONDS
     pdf_memory_mb: int = DEFAULT_PDF_MEMORY_MB
+    pdf_max_pages: int = Field(DEFAULT_PDF_MAX_PAGES, gt=0)
     workers: int = Field(default_factory=lambda: os.cpu_count() or 1)
 
     deepseek_api_key: SecretStr | None = Field(

@@ -120,10 +120,11 @@ def count_documents(
             size += len(piece.text)
     if batch:
         encode(batch)
-    return [
-        TokenCount(document.doc_id, tokens[i], tuple(page_token_starts[i]))
-        for i, document in enumerate(documents)
-    ]
+    counts = []
+    for i, document in enumerate(documents):
+        assert document.doc_id is not None, "only documents that were read are counted"
+        counts.append(TokenCount(document.doc_id, tokens[i], tuple(page_token_starts[i])))
+    return counts
 
 
 def first_tokens_at(offsets: Sequence[tuple[int, int]], piece: _Piece) -> list[int]:

@@ -213,7 +213,7 @@ class _Ingest:
         if unread is not None:
             if any(r["doc_id"] is None and r["status"] == unread[0] for r in seen):
                 return self._touch(ref, None)
-            document = ParsedDocument(ref.uri, ref.relpath, None, kind, ref.size, *unread)  # type: ignore[arg-type]
+            document = ParsedDocument(ref.uri, ref.relpath, None, kind, ref.size, *unread)
             return self._land_as_is(document, ref)
         # Rows of this file whose content is whole in the store (a damaged row is not).
         seen = [row for row in seen if row["doc_id"] not in self.textless]
@@ -232,13 +232,7 @@ class _Ingest:
                 raise  # the store itself failed (credentials, endpoint): stop, not a row
             reason = str(exc) if isinstance(exc, StorageError) else f"cannot read: {exc}"
             document = ParsedDocument(
-                ref.uri,
-                ref.relpath,
-                None,
-                kind,
-                ref.size,
-                DocStatus.UNREADABLE,
-                reason,  # type: ignore[arg-type]
+                ref.uri, ref.relpath, None, kind, ref.size, DocStatus.UNREADABLE, reason
             )
             return self._land_as_is(document, ref)
         if read.problem is not None or read.doc_id is None:
@@ -246,7 +240,7 @@ class _Ingest:
             problem = read.problem or (DocStatus.UNREADABLE, "not read")
             if any(r["doc_id"] is None and r["status"] == problem[0] for r in seen):
                 return self._touch(ref, None)
-            document = ParsedDocument(ref.uri, ref.relpath, None, kind, ref.size, *problem)  # type: ignore[arg-type]
+            document = ParsedDocument(ref.uri, ref.relpath, None, kind, ref.size, *problem)
             return self._land_as_is(document, ref)
         doc_id = read.doc_id
         if doc_id in self.textless:
@@ -360,12 +354,12 @@ class _Ingest:
             )
             self._add_row(row)
             if count is not None:
-                texts.append({
-                    "doc_id": document.doc_id, "text": document.text,
-                    "page_starts": list(document.page_starts) or None,
-                    "page_token_starts": list(count.page_token_starts) or None,
-                    "tokens": count.tokens, "created_at": self.now,
-                })  # fmt: skip
+                texts.append(DocumentTextRow(
+                    doc_id=count.doc_id, text=document.text,
+                    page_starts=list(document.page_starts) or None,
+                    page_token_starts=list(count.page_token_starts) or None,
+                    tokens=count.tokens, created_at=self.now,
+                ))  # fmt: skip
         # One transaction: a kill at any moment leaves every row with its text or neither.
         with self.store.transaction():
             for row in self.rows:
@@ -373,14 +367,14 @@ class _Ingest:
                     self.store.query(DROP_DAMAGED_SQL, [row["uri"], row["doc_id"]])
                     self.healed.discard((row["uri"], row["doc_id"]))
             self.store.append([DocumentRow(**row) for row in self.rows])
-            self.store.append([DocumentTextRow(**text) for text in texts])
+            self.store.append(texts)
             if self.touched:
                 keys = pa.Table.from_pylist(self.touched, TOUCH_SCHEMA)
                 self.store.touch_documents(keys, self.now, self.run_id)
         for row in self.rows:
             if row["doc_id"] is not None and row["status"] != "":
                 self.known.setdefault(row["doc_id"], row)
-        self.textless -= {text["doc_id"] for text in texts}
+        self.textless -= {text.doc_id for text in texts}
         self.pending, self.rows, self.touched = [], [], []
 
     def _progress(self, current: str) -> None:

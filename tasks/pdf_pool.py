@@ -32,20 +32,27 @@ from typing import Any
 
 from nightshift.errors import NightshiftError
 from nightshift.models import DocStatus
+from nightshift.settings import (
+    DEFAULT_PDF_MAX_PAGES,
+    DEFAULT_PDF_MEMORY_MB,
+    DEFAULT_PDF_MIN_SECONDS,
+    DEFAULT_PDF_PAGE_SECONDS,
+    DEFAULT_PDF_SECONDS_PER_PAGE,
+)
 from tasks.pdf_text import EXTRACTORS, PdfText
 
 WORKER_STARTUP_SECONDS = 120.0
-# Far above any real document (a long filing runs to a few thousand pages), far below a bomb.
-DEFAULT_MAX_PAGES = 20_000
 
 
 @dataclass(frozen=True)
 class PdfLimits:
-    seconds_per_page: float = 5.0
-    min_seconds: float = 60.0
-    page_seconds: float = 60.0
-    memory_mb: int = 2048
-    max_pages: int = DEFAULT_MAX_PAGES
+    """Per-document limits of the parser processes; the defaults are the settings' defaults."""
+
+    seconds_per_page: float = DEFAULT_PDF_SECONDS_PER_PAGE
+    min_seconds: float = DEFAULT_PDF_MIN_SECONDS
+    page_seconds: float = DEFAULT_PDF_PAGE_SECONDS
+    memory_mb: int = DEFAULT_PDF_MEMORY_MB
+    max_pages: int = DEFAULT_PDF_MAX_PAGES
 
 
 @dataclass(frozen=True)
