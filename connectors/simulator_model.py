@@ -398,12 +398,28 @@ def answer(
         return SimAnswer(content, "Simulator reasoning: no fields block, nothing to extract.", 0)
     documents = parse_documents(user_text)
     extractions = extract(documents, fields, invent)
-    content = json.dumps({"extractions": extractions}, ensure_ascii=False)
+    answer = {"extractions": extractions, "absent": absent(documents, fields, extractions)}
+    content = json.dumps(answer, ensure_ascii=False)
     reasoning = (
         f"Simulator reasoning: read {len(documents)} document(s) for {len(fields)} field(s); "
         f"found {len(extractions)} extraction(s) by matching hints."
     )
     return SimAnswer(content, reasoning, len(extractions))
+
+
+def absent(
+    documents: Sequence[SimDocument],
+    fields: Sequence[Mapping[str, Any]],
+    extractions: Sequence[Mapping[str, Any]],
+) -> list[dict[str, str]]:
+    """Every asked field of every document with no extraction, declared absent."""
+    found = {(e["doc_id"], e["field"]) for e in extractions}
+    return [
+        {"doc_id": document.doc_id, "field": str(f["name"])}
+        for document in documents
+        for f in fields
+        if (document.doc_id, f["name"]) not in found
+    ]
 
 
 class PrefixCache:

@@ -35,7 +35,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from connectors.simulator_model import SimAnswer, SimDocument, parse_documents, parse_fields
+from connectors.simulator_model import (
+    SimAnswer,
+    SimDocument,
+    absent,
+    parse_documents,
+    parse_fields,
+)
 
 # CUAD categories whose legal-profile field is not their name in snake case.
 FIELD_ALIASES = {
@@ -167,8 +173,16 @@ class Oracle:
         if fields is None:
             content = "{}" if json_mode else "Oracle: nothing asked."
             return SimAnswer(content, "Oracle: no fields block, nothing to extract.", 0)
-        extractions = self.extract(parse_documents(user_text), fields)
-        content = json.dumps({"extractions": extractions}, ensure_ascii=False)
+        documents = parse_documents(user_text)
+        extractions = self.extract(documents, fields)
+        # What a labelled document has no label for, the oracle knows is absent; of a document
+        # without labels it knows nothing, and says nothing.
+        known = [d for d in documents if self.labels.for_name(d.attrs.get("name", "")) is not None]
+        declared = absent(known, fields, extractions)
+        answer: dict[str, Any] = {"extractions": extractions}
+        if declared:
+            answer["absent"] = declared
+        content = json.dumps(answer, ensure_ascii=False)
         reasoning = f"Oracle: {len(extractions)} labelled answer(s) for {len(fields)} field(s)."
         return SimAnswer(content, reasoning, len(extractions))
 

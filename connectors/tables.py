@@ -178,6 +178,23 @@ class ReviewRow(Row):
     backend: str | None
 
 
+@dataclasses.dataclass(frozen=True)
+class FieldStateRow(Row):
+    """What became of one asked field of one document in one answer."""
+
+    TABLE: ClassVar[str] = "field_states"
+    run_id: str
+    doc_id: str
+    profile: str
+    profile_version: str
+    field: str
+    state: str
+    request_key: str
+    window: str | None
+    backend: str | None
+    created_at: datetime
+
+
 TABLE_ROWS: tuple[type[Row], ...] = (
     RunRow,
     DocumentRow,
@@ -186,6 +203,7 @@ TABLE_ROWS: tuple[type[Row], ...] = (
     WorkItemRow,
     ExtractionRow,
     ReviewRow,
+    FieldStateRow,
 )
 
 

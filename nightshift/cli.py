@@ -467,6 +467,9 @@ def evaluate(
     min_recall: Annotated[
         float | None, typer.Option(help="Exit 4 when overall recall is lower")
     ] = None,
+    min_words: Annotated[
+        int, typer.Option(help="Leave out labelled spans and quotes of fewer words")
+    ] = 0,
 ) -> None:
     """Score extractions against labels: precision, recall, F1 per field, grounding, cost."""
     from tasks.evaluate import evaluate_run
@@ -475,7 +478,7 @@ def evaluate(
     path = db or settings.db_path
     if not labels.is_file():
         raise fail(f"labels file not found: {labels}", 2)
-    report = run_guarded(lambda: evaluate_run(path, labels, run))
+    report = run_guarded(lambda: evaluate_run(path, labels, run, min_words=min_words))
     columns = ("field", "labelled", "predicted", "correct", "found", "precision", "recall", "f1")
     rows = [
         [str(row[c]) if not isinstance(row[c], float) else f"{row[c]:.3f}" for c in columns]

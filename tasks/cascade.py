@@ -59,6 +59,7 @@ class AnswerCascade:
             [f.name for f in planned.fields], self.indexes,
         )  # fmt: skip
         landed = self.landing.extractions(planned, check)
+        self.landing.field_states(planned, check)
         self.stats.extractions += len(landed)
         self.stats.grounded += sum(e.grounded for e in landed)
         if not check.needs_escalation:

@@ -155,19 +155,27 @@ def evaluate_run(
     run_id: str | None = None,
     *,
     profile: Profile | str | None = None,
+    min_words: int = 0,
 ) -> EvalReport:
-    """Score a run's extractions (or the latest per document) against the labels file."""
+    """Score a run's extractions (or the latest per document) against the labels file.
+
+    ``min_words`` leaves out, on both sides, labelled spans and quotes of fewer words (CUAD
+    labels party names and defined terms, which no clause-quoting answer reproduces)."""
     labels = load_labels(labels_path)
     if isinstance(store_or_path, Store):
-        return _evaluate(store_or_path, labels, run_id, profile)
+        return _evaluate(store_or_path, labels, run_id, profile, min_words)
     if not Path(store_or_path).exists():
         raise ConfigError(f"no database at {store_or_path}")
     with Store(store_or_path) as store:
-        return _evaluate(store, labels, run_id, profile)
+        return _evaluate(store, labels, run_id, profile, min_words)
 
 
 def _evaluate(
-    store: Store, labels: Labels, run_id: str | None, profile: Profile | str | None
+    store: Store,
+    labels: Labels,
+    run_id: str | None,
+    profile: Profile | str | None,
+    min_words: int = 0,
 ) -> EvalReport:
     extractions = _extractions(store, run_id)
     run_ids = tuple(sorted({e["run_id"] for e in extractions} | ({run_id} if run_id else set())))
@@ -177,13 +185,15 @@ def _evaluate(
     fields = sorted({spec.name for p in profiles for spec in p.fields})
     cwe_fields = {spec.cwe: spec.name for p in profiles for spec in p.fields if spec.cwe}
     wanted = set(fields) or {e["field"] for e in extractions}
-    gold, unlocated = _gold(labels, documents, wanted, cwe_fields)
+    gold, unlocated = _gold(labels, documents, wanted, cwe_fields, min_words)
     labelled_ids = {label.doc_id for label in gold} | {
         doc_id for doc_id, doc in documents.items() if _has_labels(labels, doc["relpath"])
     }
     predictions = _deduplicated(
-        e for e in extractions if e["doc_id"] in labelled_ids and e["field"] in wanted
-    )
+        e for e in extractions
+        if e["doc_id"] in labelled_ids and e["field"] in wanted
+        and len((e["quote"] or "").split()) >= min_words
+    )  # fmt: skip
     correct_flags = [_is_correct(p, gold) for p in predictions]
     scores: list[Score] = []
     for name in sorted(wanted):
@@ -251,6 +261,7 @@ def _gold(
     documents: Mapping[str, Mapping[str, Any]],
     fields: set[str],
     cwe_fields: Mapping[str, str],
+    min_words: int = 0,
 ) -> tuple[list[_Label], int]:
     gold: list[_Label] = []
     unlocated = 0
@@ -267,6 +278,8 @@ def _gold(
             if name not in fields:
                 continue
             for span in spans:
+                if len(span.text.split()) < min_words:
+                    continue
                 where = index.locate(span.text)
                 unlocated += where is None
                 gold.append(_Label(doc_id, name, None if where is None else

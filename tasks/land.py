@@ -14,7 +14,7 @@ from datetime import datetime
 
 from connectors.deepseek_protocol import AttemptRecord, ChatResult
 from connectors.store import Store
-from connectors.tables import ExtractionRow, RequestRow, ReviewRow, WorkItemRow
+from connectors.tables import ExtractionRow, FieldStateRow, RequestRow, ReviewRow, WorkItemRow
 from nightshift.models import WorkItemStatus
 from nightshift.profiles import Profile
 from tasks.costing import AttemptCost
@@ -115,6 +115,17 @@ class Landing:
             rows.append(self._extraction_row(planned, extraction, now))
         self.store.append(rows)
         return landed
+
+    def field_states(self, planned: PlannedRequest, check: AnswerCheck) -> None:
+        """Land the state of every asked field of every document the request showed."""
+        now = self.clock()
+        window = {s.doc_id: s.window for s in planned.item.slices}
+        self.store.append([
+            FieldStateRow(self.run_id, o.doc_id, self.profile.name, self.profile.version,
+                          o.field, str(o.state), planned.key, window.get(o.doc_id), self.scope,
+                          now)
+            for o in check.outcomes
+        ])  # fmt: skip
 
     def _extraction_row(
         self, planned: PlannedRequest, e: Extraction, now: datetime

@@ -12,6 +12,7 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from enum import StrEnum
 from typing import Any
 
 from nightshift.models import DocKind
@@ -60,6 +61,21 @@ class Extraction:
     window: str | None = None
 
 
+class FieldState(StrEnum):
+    """What became of one asked field of one document in one answer."""
+
+    ANSWERED = "answered"  # at least one extraction, grounded or not
+    ABSENT = "absent"  # the model declared the document has no such clause or finding
+    MISSING = "missing"  # neither: skipped, cut off by truncation, or the answer was unreadable
+
+
+@dataclass(frozen=True)
+class FieldOutcome:
+    doc_id: str
+    field: str
+    state: FieldState
+
+
 @dataclass(frozen=True)
 class AnswerCheck:
     extractions: tuple[Extraction, ...] = ()
@@ -68,6 +84,7 @@ class AnswerCheck:
     truncated: bool = False
     problems: tuple[str, ...] = ()
     ungrounded_fields: frozenset[str] = field(default_factory=frozenset)
+    outcomes: tuple[FieldOutcome, ...] = ()  # every asked field of every document shown
 
     @property
     def needs_escalation(self) -> bool:
@@ -118,8 +135,9 @@ def check_answer(
     items = payload.get("extractions") if isinstance(payload, dict) else None
     if not isinstance(items, list):
         reason = "output truncated (finish_reason=length)" if truncated else "no JSON object"
+        missing = field_outcomes(views, asked_fields, set(), set())
         return AnswerCheck(invalid_json=True, repaired=repaired, truncated=truncated,
-                           problems=(f"invalid answer: {reason}",))  # fmt: skip
+                           problems=(f"invalid answer: {reason}",), outcomes=missing)  # fmt: skip
     by_id = {view.doc_id: view for view in views}
     by_name = {view.name: view for view in views}
     asked = set(asked_fields)
@@ -158,9 +176,52 @@ def check_answer(
             if extraction.match is None:
                 problems.append(f"{name}: quote not found in {view.name}")
         extractions.append(extraction)
+    declared = declared_absent(payload.get("absent"), views, asked)
+    answered = {(e.doc_id, e.field) for e in extractions}
     return AnswerCheck(
-        tuple(extractions), False, repaired, truncated, tuple(problems), frozenset(ungrounded)
-    )
+        tuple(extractions), False, repaired, truncated, tuple(problems), frozenset(ungrounded),
+        field_outcomes(views, asked_fields, answered, declared),
+    )  # fmt: skip
+
+
+def declared_absent(
+    entries: Any, views: Sequence[DocumentView], asked: set[str]
+) -> set[tuple[str, str]]:
+    """(doc id, field) pairs the answer declares absent. An entry names a document by id (or
+    name) and a field; one without a document applies to every document of the request."""
+    if not isinstance(entries, list):
+        return set()
+    ids = {view.doc_id: view.doc_id for view in views} | {view.name: view.doc_id for view in views}
+    declared: set[tuple[str, str]] = set()
+    for entry in entries:
+        if not isinstance(entry, dict) or entry.get("field") not in asked:
+            continue
+        named = entry.get("doc_id")
+        targets = [ids[str(named)]] if str(named) in ids else []
+        if named in (None, "", "*"):
+            targets = list(dict.fromkeys(view.doc_id for view in views))
+        declared.update((doc_id, str(entry["field"])) for doc_id in targets)
+    return declared
+
+
+def field_outcomes(
+    views: Sequence[DocumentView],
+    asked_fields: Sequence[str],
+    answered: set[tuple[str, str]],
+    declared: set[tuple[str, str]],
+) -> tuple[FieldOutcome, ...]:
+    """The state of every asked field of every document shown (answered wins over absent)."""
+    outcomes = []
+    for doc_id in dict.fromkeys(view.doc_id for view in views):
+        for name in asked_fields:
+            if (doc_id, name) in answered:
+                state = FieldState.ANSWERED
+            elif (doc_id, name) in declared:
+                state = FieldState.ABSENT
+            else:
+                state = FieldState.MISSING
+            outcomes.append(FieldOutcome(doc_id, name, state))
+    return tuple(outcomes)
 
 
 def quote_supports_value(quote: str, kind: DocKind) -> bool:

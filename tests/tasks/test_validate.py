@@ -228,3 +228,31 @@ def test_the_models_line_number_picks_the_repeated_line_it_means():
     ]}  # fmt: skip
     result = check_answer(json.dumps(answer), "stop", [view], ["x"], {"c": GroundingIndex(code)})
     assert [e.line for e in result.extractions] == [3, 6]
+
+
+def test_every_asked_field_of_every_document_ends_answered_absent_or_missing():
+    views = [
+        DocumentView("d1", "a.txt", DocKind.TEXT, "The term is one year from signing."),
+        DocumentView("d2", "b.txt", DocKind.TEXT, "Nothing relevant is written here."),
+    ]
+    indexes = {v.doc_id: GroundingIndex(v.text) for v in views}
+    answer = json.dumps({
+        "extractions": [{"doc_id": "d1", "field": "term", "value": "1 year",
+                         "quote": "The term is one year from signing."}],
+        "absent": [{"doc_id": "d2", "field": "term"}, {"field": "governing_law"},
+                   {"doc_id": "d9", "field": "term"}, {"doc_id": "d1", "field": "not_asked"}],
+    })  # fmt: skip
+    check = check_answer(answer, "stop", views, ["term", "governing_law", "renewal"], indexes)
+    states = {(o.doc_id, o.field): str(o.state) for o in check.outcomes}
+    assert states == {
+        ("d1", "term"): "answered", ("d1", "governing_law"): "absent", ("d1", "renewal"): "missing",
+        ("d2", "term"): "absent", ("d2", "governing_law"): "absent", ("d2", "renewal"): "missing",
+    }  # fmt: skip
+
+
+def test_an_unreadable_answer_leaves_every_field_missing():
+    views = [DocumentView("d1", "a.txt", DocKind.TEXT, "Some text.")]
+    check = check_answer("not json", "length", views, ["term"], {"d1": GroundingIndex("x")})
+    assert [(o.doc_id, o.field, str(o.state)) for o in check.outcomes] == [
+        ("d1", "term", "missing")
+    ]
