@@ -34,6 +34,7 @@ from tasks.land import Landing
 from tasks.pdf_pool import PdfLimits
 from tasks.price import PlanReport
 from tasks.report import RunSummary
+from tasks.review_plan import ReviewPlan
 from tasks.stages import PLAIN_STAGES, Stages
 
 BATCH_ITEMS = 50  # work items per dispatch stage call (one Prefect task run in a flow)
@@ -104,6 +105,30 @@ class ReviewResult:
     skipped: int = 0  # documents of the source already reviewed with this profile version
 
 
+@dataclass(frozen=True)
+class ReviewRun:
+    """One review run's context, as every step of the pipeline needs it."""
+
+    store: Store
+    run_id: str
+    source: Source
+    profile: Profile
+    options: ReviewOptions
+    settings: Settings
+    stages: Stages
+    clock: Callable[[], datetime]
+
+    @property
+    def scope(self) -> str:
+        return scope_for(self.options.backend, self.settings, self.options.simulator)
+
+    def ingest_and_plan(self) -> ReviewPlan:
+        self.stages.ingest(self.source, self.store, ingest_options(self.settings), self.run_id)
+        models = models_for(self.options.backend, self.settings)
+        return self.stages.plan(self.store, self.source.uri, self.profile, self.options.force,
+                                self.scope, models)  # fmt: skip
+
+
 def review_pipeline(
     options: ReviewOptions,
     settings: Settings,
@@ -119,13 +144,18 @@ def review_pipeline(
     if options.plan_only:
         # A plan ingests and plans in a scratch copy: the database is never written or locked.
         with Store.scratch_copy(db_path) as store:
-            return _plan_only(store, run_id, source, profile, options, settings, stages, clock)
+            run = ReviewRun(store, run_id, source, profile, options, settings, stages, clock)
+            plan = run.ingest_and_plan()
+            report = stages.price(plan, profile, clock())
+            return ReviewResult(run_id, RunStatus.PLANNED, "none (plan only)", plan=report,
+                                skipped=plan.skipped)  # fmt: skip
     with Store(db_path) as store:
         store.start_run(RunRow(run_id, flow_run_id, "review", profile.name, profile.version,
                                source.uri, options.backend, clock(),
                                budget_usd=options.budget_usd))  # fmt: skip
         try:
-            return _review(store, run_id, source, profile, options, settings, stages, clock)
+            return _review(ReviewRun(store, run_id, source, profile, options, settings, stages,
+                                     clock))  # fmt: skip
         except BaseException as exc:
             # Whatever stopped the run (storage, the database, a bug), the row says so; the
             # ledger already holds every answer paid for.
@@ -133,56 +163,26 @@ def review_pipeline(
             raise
 
 
-def _plan_only(
-    store: Store,
-    run_id: str,
-    source: Source,
-    profile: Profile,
-    options: ReviewOptions,
-    settings: Settings,
-    stages: Stages,
-    clock: Callable[[], datetime],
-) -> ReviewResult:
-    stages.ingest(source, store, ingest_options(settings), run_id)
-    models = models_for(options.backend, settings)
-    plan = stages.plan(store, source.uri, profile, options.force,
-                       scope_for(options.backend, settings, options.simulator), models)  # fmt: skip
-    report = stages.price(plan, profile, clock())
-    return ReviewResult(run_id, RunStatus.PLANNED, "none (plan only)", plan=report,
-                        skipped=plan.skipped)  # fmt: skip
-
-
-def _review(
-    store: Store,
-    run_id: str,
-    source: Source,
-    profile: Profile,
-    options: ReviewOptions,
-    settings: Settings,
-    stages: Stages,
-    clock: Callable[[], datetime],
-) -> ReviewResult:
-    stages.ingest(source, store, ingest_options(settings), run_id)
-    scope = scope_for(options.backend, settings, options.simulator)
-    plan = stages.plan(store, source.uri, profile, options.force, scope,
-                       models_for(options.backend, settings))  # fmt: skip
-    landing = Landing(store, run_id, profile, scope, clock)
+def _review(run: ReviewRun) -> ReviewResult:
+    plan = run.ingest_and_plan()
+    options, settings = run.options, run.settings
+    landing = Landing(run.store, run.run_id, run.profile, run.scope, run.clock)
     for item, why in plan.rejected:
         landing.work_items([item], WorkItemStatus.FAILED, f"cannot be planned: {why}")
     if not plan.items:  # nothing new: no backend needed, nothing sent
         label = "none (nothing to review)"
-        summary = _finish(store, stages, run_id, RunStatus.COMPLETED, None, label, settings)
-        return ReviewResult(run_id, summary.status, label, summary, skipped=plan.skipped)
+        summary = _finish(run, RunStatus.COMPLETED, None, label)
+        return ReviewResult(run.run_id, summary.status, label, summary, skipped=plan.skipped)
     with open_backend(options.backend, settings, options.simulator) as backend:
         if backend.name == "selfhosted":
-            stages.wait_until_ready(backend, settings.selfhosted_ready_seconds)
+            run.stages.wait_until_ready(backend, settings.selfhosted_ready_seconds)
         deadline = utc_instant(options.deadline, "deadline") if options.deadline else None
         gate = Gate(options.budget_usd, options.off_peak_only, options.allow_peak, deadline)
-        run = DispatchRun(plan, store, profile, backend, run_id, gate, clock,
-                          settings.max_in_flight, client_config(settings))  # fmt: skip
-        status, reason = dispatch_all(run, stages, landing)
-        summary = _finish(store, stages, run_id, status, reason, backend.label, settings)
-    return ReviewResult(run_id, summary.status, backend.label, summary, skipped=plan.skipped)
+        dispatch = DispatchRun(plan, run.store, run.profile, backend, run.run_id, gate,
+                               run.clock, settings.max_in_flight, client_config(settings))  # fmt: skip
+        status, reason = dispatch_all(dispatch, run.stages, landing)
+        summary = _finish(run, status, reason, backend.label)
+    return ReviewResult(run.run_id, summary.status, backend.label, summary, skipped=plan.skipped)
 
 
 def client_config(settings: Settings) -> ClientConfig:
@@ -215,18 +215,13 @@ def dispatch_all(
 
 
 def _finish(
-    store: Store,
-    stages: Stages,
-    run_id: str,
-    status: RunStatus,
-    reason: str | None,
-    backend_label: str,
-    settings: Settings,
+    run: ReviewRun, status: RunStatus, reason: str | None, backend_label: str
 ) -> RunSummary:
-    summary = stages.report(store, run_id, status, backend_label, reason, settings.pro_model)
+    summary = run.stages.report(run.store, run.run_id, status, backend_label, reason,
+                                run.settings.pro_model)  # fmt: skip
     if status is RunStatus.COMPLETED and summary.totals["failed_items"]:
         status = RunStatus.COMPLETED_WITH_FAILURES
-        summary = RunSummary(run_id, status, backend_label, summary.totals, summary.by_model,
-                             reason)  # fmt: skip
-    store.finish_run(run_id, status, reason, summary.as_dict())
+        summary = RunSummary(run.run_id, status, backend_label, summary.totals,
+                             summary.by_model, reason)  # fmt: skip
+    run.store.finish_run(run.run_id, status, reason, summary.as_dict())
     return summary

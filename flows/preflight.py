@@ -10,7 +10,6 @@ import socket
 from pathlib import Path
 from typing import Any
 
-import duckdb
 from pydantic import ValidationError
 
 from nightshift.errors import ConfigError
@@ -73,6 +72,8 @@ def check_source(source: str) -> None:
 
 def check_database(path: Path, read_only: bool) -> None:
     """The database can be opened: for writing, or (a plan) for reading when it exists."""
+    import duckdb  # imported here: the checks before this one answer without it
+
     if read_only and not path.exists():
         return
     if not read_only and not path.parent.exists():
