@@ -42,6 +42,7 @@ from nightshift.models import DocKind, DocStatus, DocumentRef, ParsedDocument
 from tasks.count import count_documents
 from tasks.parse import parse_text_bytes
 from tasks.pdf_pool import PdfLimits, PdfParserPool
+from tasks.redact import redact_parsed
 from tasks.secret_files import HEAD_BYTES, secret_by_content, secret_by_name
 
 CHUNK_FILES = 256  # refs looked up in the database at once
@@ -263,7 +264,7 @@ class _Ingest:
             self.pool.submit(doc_id + "|" + ref.uri, str(path))
             return None
         stack.close()
-        parsed = parse_text_bytes(read.data or b"", kind, ref.relpath)
+        parsed = redact_parsed(parse_text_bytes(read.data or b"", kind, ref.relpath), ref.relpath)
         if kind is DocKind.UNKNOWN and parsed.status is DocStatus.OK:
             base = replace(base, kind=DocKind.TEXT)
         self._parsed(replace(base, status=parsed.status, status_reason=parsed.reason,
