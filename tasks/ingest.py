@@ -33,7 +33,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from connectors.paths import kind_of
+from connectors.paths import SkipRules, kind_of
 from connectors.sources import Source
 from connectors.store import Store, utc_now
 from connectors.tables import DocumentRow, DocumentTextRow
@@ -138,6 +138,18 @@ def _too_large(max_bytes: int, size: int | None = None) -> str:
     return f"{size / 1e6:.1f} MB is over {limit}; not read"
 
 
+def skip_rules_of(source: Source) -> SkipRules:
+    """The default skip rules with a local repository's root ``.gitattributes`` markers."""
+    attributes = Path(source.uri) / ".gitattributes"
+    if "://" in source.uri:
+        return SkipRules()
+    try:
+        text = attributes.read_text(encoding="utf-8", errors="replace")
+    except OSError:  # none, or unreadable: the built-in rules alone
+        return SkipRules()
+    return SkipRules.from_gitattributes(text)
+
+
 def _chunks(refs: Iterator[DocumentRef], size: int) -> Iterator[list[DocumentRef]]:
     chunk: list[DocumentRef] = []
     for ref in refs:
@@ -177,6 +189,7 @@ class _Ingest:
         self.touched: list[dict[str, Any]] = []
         self.in_pool: dict[str, tuple[ParsedDocument, ExitStack]] = {}
         self.files_seen = 0
+        self.skips = skip_rules_of(source)
 
     def run(self) -> IngestSummary:
         with PdfParserPool(
@@ -207,6 +220,8 @@ class _Ingest:
         unread = ref.problem
         if unread is None and (rule := secret_by_name(ref.relpath)) is not None:
             unread = (DocStatus.SECRET, f"{rule}; never read")
+        if unread is None and (skipped := self.skips.reason(ref.relpath)) is not None:
+            unread = (DocStatus.UNSUPPORTED, f"skipped by default: {skipped}")
         if unread is None and ref.size > self.options.max_file_bytes:
             unread = (DocStatus.TOO_LARGE, _too_large(self.options.max_file_bytes, ref.size))
         if unread is None and kind is DocKind.UNKNOWN and Path(ref.relpath).suffix:
