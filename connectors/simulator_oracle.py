@@ -228,7 +228,11 @@ class Oracle:
             line = finding.line
             if rng.random() < self.perturbation.line_shift:
                 line = max(1, line + rng.choice((-3, -2, -1, 1, 2, 3)))
-            quote = finding.line_text or shown[finding.line].strip()
+            # A perfect model quotes the line it was shown: where ingest redacted a secret on
+            # it, the label's text (with the secret) is not what the model sees.
+            quote = finding.line_text
+            if not quote or quote not in shown[finding.line]:
+                quote = shown[finding.line].strip()
             value = {
                 "severity": finding.severity or spec.get("severity"),
                 "cwe": finding.cwe or spec.get("cwe"),

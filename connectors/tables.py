@@ -236,3 +236,48 @@ def to_arrow(rows: typing.Sequence[Row]) -> pa.Table:
     schema = arrow_schema(row_type)
     columns = {name: [getattr(row, name) for row in rows] for name in schema.names}
     return pa.Table.from_pydict(columns, schema)
+
+
+@dataclasses.dataclass(frozen=True)
+class FindingRunRow(Row):
+    """A review run whose findings were classified, and the run they were compared with."""
+
+    TABLE: ClassVar[str] = "finding_runs"
+    run_id: str
+    source: str
+    profile: str
+    previous_run_id: str | None
+    created_at: datetime
+
+
+@dataclasses.dataclass(frozen=True)
+class FindingRow(Row):
+    """One finding of a tracked run: new, persisting, fixed or suppressed."""
+
+    TABLE: ClassVar[str] = "findings"
+    run_id: str
+    source: str
+    profile: str
+    fingerprint: str
+    state: str
+    field: str
+    relpath: str
+    line: int | None
+    quote: str | None
+    doc_id: str | None
+    value: str | None  # JSON
+    first_seen_run: str
+    created_at: datetime
+
+
+@dataclasses.dataclass(frozen=True)
+class SuppressionRow(Row):
+    """A finding a team decided not to hear about again, by fingerprint, and why."""
+
+    TABLE: ClassVar[str] = "finding_suppressions"
+    fingerprint: str
+    reason: str
+    created_at: datetime
+
+
+TABLE_ROWS = (*TABLE_ROWS, FindingRunRow, FindingRow, SuppressionRow)

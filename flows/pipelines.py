@@ -28,6 +28,7 @@ from nightshift.options import ReviewOptions
 from nightshift.profiles import Profile, load_profile
 from nightshift.settings import Settings
 from tasks.dispatch import DispatchRun
+from tasks.findings import track_findings
 from tasks.gate import Gate
 from tasks.ingest import IngestOptions, IngestSummary
 from tasks.land import Landing
@@ -154,13 +155,16 @@ def review_pipeline(
                                source.uri, options.backend, clock(),
                                budget_usd=options.budget_usd))  # fmt: skip
         try:
-            return _review(ReviewRun(store, run_id, source, profile, options, settings, stages,
-                                     clock))  # fmt: skip
+            result = _review(ReviewRun(store, run_id, source, profile, options, settings, stages,
+                                       clock))  # fmt: skip
+            # Codebase reviews: tonight's findings against last night's (new, persisting, fixed).
+            track_findings(store, run_id, source.uri, profile, clock())
         except BaseException as exc:
             # Whatever stopped the run (storage, the database, a bug), the row says so; the
             # ledger already holds every answer paid for.
             store.finish_run(run_id, RunStatus.FAILED, f"{type(exc).__name__}: {exc}", None)
             raise
+        return result
 
 
 def _review(run: ReviewRun) -> ReviewResult:

@@ -33,7 +33,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from connectors.paths import kind_of
+from connectors.paths import SkipRules, kind_of
 from connectors.sources import Source
 from connectors.store import Store, utc_now
 from connectors.tables import DocumentRow, DocumentTextRow
@@ -42,6 +42,7 @@ from nightshift.models import DocKind, DocStatus, DocumentRef, ParsedDocument
 from tasks.count import count_documents
 from tasks.parse import parse_text_bytes
 from tasks.pdf_pool import PdfLimits, PdfParserPool
+from tasks.redact import redact_parsed
 from tasks.secret_files import HEAD_BYTES, secret_by_content, secret_by_name
 
 CHUNK_FILES = 256  # refs looked up in the database at once
@@ -137,6 +138,18 @@ def _too_large(max_bytes: int, size: int | None = None) -> str:
     return f"{size / 1e6:.1f} MB is over {limit}; not read"
 
 
+def skip_rules_of(source: Source) -> SkipRules:
+    """The default skip rules with a local repository's root ``.gitattributes`` markers."""
+    attributes = Path(source.uri) / ".gitattributes"
+    if "://" in source.uri:
+        return SkipRules()
+    try:
+        text = attributes.read_text(encoding="utf-8", errors="replace")
+    except OSError:  # none, or unreadable: the built-in rules alone
+        return SkipRules()
+    return SkipRules.from_gitattributes(text)
+
+
 def _chunks(refs: Iterator[DocumentRef], size: int) -> Iterator[list[DocumentRef]]:
     chunk: list[DocumentRef] = []
     for ref in refs:
@@ -176,6 +189,7 @@ class _Ingest:
         self.touched: list[dict[str, Any]] = []
         self.in_pool: dict[str, tuple[ParsedDocument, ExitStack]] = {}
         self.files_seen = 0
+        self.skips = skip_rules_of(source)
 
     def run(self) -> IngestSummary:
         with PdfParserPool(
@@ -206,6 +220,8 @@ class _Ingest:
         unread = ref.problem
         if unread is None and (rule := secret_by_name(ref.relpath)) is not None:
             unread = (DocStatus.SECRET, f"{rule}; never read")
+        if unread is None and (skipped := self.skips.reason(ref.relpath)) is not None:
+            unread = (DocStatus.UNSUPPORTED, f"skipped by default: {skipped}")
         if unread is None and ref.size > self.options.max_file_bytes:
             unread = (DocStatus.TOO_LARGE, _too_large(self.options.max_file_bytes, ref.size))
         if unread is None and kind is DocKind.UNKNOWN and Path(ref.relpath).suffix:
@@ -263,7 +279,7 @@ class _Ingest:
             self.pool.submit(doc_id + "|" + ref.uri, str(path))
             return None
         stack.close()
-        parsed = parse_text_bytes(read.data or b"", kind, ref.relpath)
+        parsed = redact_parsed(parse_text_bytes(read.data or b"", kind, ref.relpath), ref.relpath)
         if kind is DocKind.UNKNOWN and parsed.status is DocStatus.OK:
             base = replace(base, kind=DocKind.TEXT)
         self._parsed(replace(base, status=parsed.status, status_reason=parsed.reason,
