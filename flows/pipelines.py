@@ -182,8 +182,10 @@ def _review(run: ReviewRun) -> ReviewResult:
             run.stages.wait_until_ready(backend, settings.selfhosted_ready_seconds)
         deadline = utc_instant(options.deadline, "deadline") if options.deadline else None
         gate = Gate(options.budget_usd, options.off_peak_only, options.allow_peak, deadline)
-        dispatch = DispatchRun(plan, run.store, run.profile, backend, run.run_id, gate,
-                               run.clock, settings.max_in_flight, client_config(settings))  # fmt: skip
+        dispatch = DispatchRun(
+            plan, run.store, run.profile, backend, run.run_id, gate, run.clock,
+            settings.max_in_flight, client_config(settings),
+        )  # fmt: skip
         status, reason = dispatch_all(dispatch, run.stages, landing)
         summary = _finish(run, status, reason, backend.label)
     return ReviewResult(run.run_id, summary.status, backend.label, summary, skipped=plan.skipped)
