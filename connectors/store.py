@@ -75,15 +75,19 @@ class Store:
             store.close()
             raise StoreError(f"cannot read database {path}: {_one_line(exc)}") from exc
         try:
+            listed = "SELECT table_name FROM duckdb_tables() WHERE database_name = 'saved'"
+            saved = {row[0] for row in store.query(listed)}
             for table in ("runs", "documents", "work_items", "document_reviews"):
+                if table in saved:
+                    store.con.execute(
+                        f'INSERT INTO main."{table}" BY NAME SELECT * FROM saved."{table}"'
+                    )
+            if {"document_texts", "documents"} <= saved:
+                # Texts are the bulk of a database: only those of documents it still knows.
                 store.con.execute(
-                    f'INSERT INTO main."{table}" BY NAME SELECT * FROM saved."{table}"'
+                    "INSERT INTO main.document_texts BY NAME SELECT * FROM saved.document_texts "
+                    "WHERE doc_id IN (SELECT doc_id FROM saved.documents)"
                 )
-            # Texts are the bulk of a database: copy only those of documents still present.
-            store.con.execute(
-                "INSERT INTO main.document_texts BY NAME SELECT * FROM saved.document_texts "
-                "WHERE doc_id IN (SELECT doc_id FROM saved.documents)"
-            )
         except duckdb.Error as exc:
             raise StoreError(f"cannot read database {path}: {_one_line(exc)}") from exc
         finally:

@@ -474,8 +474,7 @@ def evaluate(
     """Score extractions against labels: precision, recall, F1 per field, grounding, cost."""
     from tasks.evaluate import evaluate_run
 
-    settings = Settings()
-    path = db or settings.db_path
+    path = existing_database(db)
     if not labels.is_file():
         raise fail(f"labels file not found: {labels}", 2)
     report = run_guarded(lambda: evaluate_run(path, labels, run, min_words=min_words))
@@ -501,29 +500,72 @@ def evaluate(
         raise fail(f"recall {total.recall or 0.0:.3f} is under --min-recall {min_recall}", 4)
 
 
-@app.command()
-def export(
-    to: Annotated[str, typer.Option("--to", help="A folder or s3://bucket/prefix")],
-    db: DbOption = None,
-) -> None:
-    """Write documents, runs, requests and extractions as Parquet, partitioned by run."""
-    from connectors.export import export_tables
-
-    settings = Settings()
-    path = db or settings.db_path
-    if not Path(path).exists():
+def existing_database(db: Path | None) -> Path:
+    """The database to read, which must exist (hinting at the demo's when none is named)."""
+    path = Path(db or Settings().db_path)
+    if not path.exists():
         hint = " (`make demo` writes demo.duckdb: add --db demo.duckdb)" if db is None else ""
         raise fail(f"no database at {path}{hint}", 2)
+    return path
+
+
+@app.command()
+def export(
+    to: Annotated[
+        str | None, typer.Option("--to", help="Parquet: a folder or s3://bucket/prefix")
+    ] = None,
+    db: DbOption = None,
+    format: Annotated[str, typer.Option(help="parquet (tables) or sarif (findings)")] = "parquet",
+    out: Annotated[Path | None, typer.Option(help="SARIF: the file to write")] = None,
+    run: Annotated[str | None, typer.Option(help="SARIF: a codebase run (default: latest)")] = None,
+    without_fixed: Annotated[
+        bool, typer.Option(help="SARIF: leave fixed findings out (for code scanning)")
+    ] = False,
+) -> None:
+    """Write the tables as Parquet partitioned by run, or a codebase run's findings as SARIF."""
+    path = existing_database(db)
+    if format == "sarif":
+        from connectors.sarif import export_sarif
+
+        if out is None:
+            raise fail("--format sarif needs --out FILE", 2)
+        written = run_guarded(lambda: export_sarif(path, out, run, None, not without_fixed))
+        console.print(f"{written['results']} results of run {written['run_id']} written to {out}")
+        return
+    if format != "parquet" or to is None:
+        raise fail("choose --format parquet --to DIR, or --format sarif --out FILE", 2)
+    from connectors.export import export_tables
+
     client = None
     if to.startswith("s3://"):
         from connectors.s3 import make_s3_client
 
-        client = make_s3_client(endpoint_url=settings.s3_endpoint_url)
+        client = make_s3_client(endpoint_url=Settings().s3_endpoint_url)
     result = run_guarded(lambda: export_tables(path, to, s3_client=client))
-    for written in result.written:
-        console.print(written)
+    for written_path in result.written:
+        console.print(written_path)
     if result.missing:
         console.print(f"[yellow]not in the database (skipped):[/] {', '.join(result.missing)}")
+
+
+@app.command()
+def suppress(
+    fingerprint: Annotated[str, typer.Argument(help="The finding's fingerprint")],
+    reason: Annotated[str, typer.Option(help="Why the finding is accepted")],
+    db: DbOption = None,
+) -> None:
+    """Accept a codebase finding: from the next run on it is reported as suppressed."""
+    from connectors.store import Store, utc_now
+    from tasks.findings import suppress_finding
+
+    path = existing_database(db)
+
+    def record() -> None:
+        with Store(path) as store:
+            suppress_finding(store, fingerprint, reason, utc_now())
+
+    run_guarded(record)
+    console.print(f"suppressed {fingerprint}: {reason}")
 
 
 if __name__ == "__main__":
