@@ -184,7 +184,7 @@ def _review(run: ReviewRun) -> ReviewResult:
         gate = Gate(options.budget_usd, options.off_peak_only, options.allow_peak, deadline)
         dispatch = DispatchRun(
             plan, run.store, run.profile, backend, run.run_id, gate, run.clock,
-            settings.max_in_flight, client_config(settings),
+            settings.max_in_flight, client_config(settings), landing,
         )  # fmt: skip
         status, reason = dispatch_all(dispatch, run.stages, landing)
         summary = _finish(run, status, reason, backend.label)

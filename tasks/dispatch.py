@@ -46,6 +46,9 @@ class DispatchRun:
     clock: Callable[[], datetime]
     max_in_flight: int = 32
     client_config: ClientConfig = field(default_factory=ClientConfig)
+    # One landing for the whole run: the same clause found by two windows of a document lands
+    # once even when the windows are dispatched in different batches.
+    landing: Landing | None = None
 
 
 class Dispatcher:
@@ -54,7 +57,8 @@ class Dispatcher:
     def __init__(self, run: DispatchRun, client: ChatClient, done_before: int = 0) -> None:
         self.run = run
         self.stats = DispatchStats()
-        self.landing = Landing(run.store, run.run_id, run.profile, run.backend.scope, run.clock)
+        self.landing = run.landing or Landing(run.store, run.run_id, run.profile,
+                                              run.backend.scope, run.clock)  # fmt: skip
         tariff = Tariff.for_backend(run.backend.name)
         admission = Admission(run.gate, tariff.worst_case, run.clock)
         slots = asyncio.Semaphore(run.max_in_flight)
