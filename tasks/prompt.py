@@ -180,7 +180,8 @@ class PromptSizer:
     def _line(self, number: int) -> int:
         known = self._line_markup.get(number)
         if known is None:
-            known = self._line_markup[number] = count_tokens(_line_prefix(number))
+            # The space after "|" merges with the line's first token, so it is not counted.
+            known = self._line_markup[number] = count_tokens(_line_prefix(number).rstrip())
         return known
 
 
