@@ -19,6 +19,7 @@ ROOT = BENCH_DIR.parent
 # Arguments per bench; a bench not listed runs with none.
 ARGUMENTS: dict[str, list[str]] = {
     "bench_ingest.py": [str(ROOT / "sample_data" / "contracts")],
+    "bench_floor.py": [str(ROOT / "sample_data" / "contracts")],
 }
 
 

@@ -54,6 +54,12 @@ class Profile(BaseModel):
     output_tokens_per_document: int = Field(2_000, gt=0)
     max_documents_per_request: int = Field(8, gt=0)
     fields_per_pass: int = Field(0, ge=0)  # 0: every field in one pass
+    # Which documents may share a request. "related" (the default): only a family (a contract
+    # with its amendments and exhibits; the parts of one repository) shares a request.
+    # "pack_small": unrelated small documents of the same route share requests too. The fixed
+    # prompt is a cached prefix, so packing saves little and costs output room, blast radius
+    # and attention; see the README, "Routing and packing".
+    packing: Literal["related", "pack_small"] = "related"
     routing: RoutingPolicy = RoutingPolicy()
     instructions: str
     fields: tuple[FieldSpec, ...]

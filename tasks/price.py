@@ -7,16 +7,21 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from nightshift.pricing import quote_usd
+from nightshift.offpeak import OFF_PEAK
+from nightshift.pricing import cost_usd, default_price_book, quote_usd
 from nightshift.profiles import Profile
 from nightshift.selfhosted_cost import NodeSpec, estimate_run
-from nightshift.tokenizer import count_tokens
-from tasks.prompt import shared_prefix_tokens
-from tasks.requests import plan_request
+from tasks.prompt import PromptSizer
+from tasks.requests import expected_output_tokens
 from tasks.review_plan import ReviewPlan
 
-# DeepSeek caches prompt prefixes in units of 64 tokens; a hit is counted in whole units.
-CACHE_UNIT_TOKENS = 64
+# DeepSeek V4's context cache (api-docs.deepseek.com/guides/kv_cache, "Cache Persistence and
+# Hit Rules"): a cached prefix is a whole unit, stored at the end of each request's input, and a
+# prefix common to two requests is stored once the second is seen; a request hits only a unit
+# it matches in full (no 64-token granularity any more). So a prefix that every request shares
+# (the system message) is billed at the hit price from the third request on a model, and the
+# documents that the passes over one work item share from its third pass.
+REQUESTS_BEFORE_A_SHARED_PREFIX_HITS = 2
 BY_MODEL_KEYS = (
     "requests", "prompt_tokens", "cache_hit_tokens", "output_tokens", "off_peak_usd", "peak_usd",
 )  # fmt: skip
@@ -35,6 +40,16 @@ class PlanReport:
     off_peak_usd: float = 0.0
     peak_usd: float = 0.0
     selfhosted: dict[str, Any] = field(default_factory=dict)
+    # The least these requests could cost: every input token once at Flash's off-peak miss
+    # price, the system message once at miss then at hit, the expected output at Flash's price.
+    floor_off_peak_usd: float = 0.0
+    floor_model: str = ""
+    # The same tokens priced on every model of the period in force (same hits and misses).
+    alternatives: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def floor_ratio(self) -> float:
+        return self.off_peak_usd / self.floor_off_peak_usd if self.floor_off_peak_usd else 0.0
 
     @property
     def cache_hit_share(self) -> float:
@@ -49,6 +64,9 @@ class PlanReport:
             "expected_output_tokens": self.expected_output_tokens, "by_model": self.by_model,
             "off_peak_usd": round(self.off_peak_usd, 6), "peak_usd": round(self.peak_usd, 6),
             "selfhosted": self.selfhosted,
+            "floor_off_peak_usd": round(self.floor_off_peak_usd, 6),
+            "floor_model": self.floor_model, "floor_ratio": round(self.floor_ratio, 4),
+            "alternatives": self.alternatives,
         }  # fmt: skip
 
 
@@ -80,45 +98,90 @@ def plan_rows(report: PlanReport) -> list[list[str]]:
     return rows
 
 
+ALTERNATIVE_COLUMNS = ("model", "family", "USD off-peak", "USD peak")
+
+
+def alternative_rows(report: PlanReport) -> list[list[str]]:
+    """The plan's tokens priced on each model of the period in force, as the CLI shows them."""
+    return [
+        [row["model"], row["family"], f"{row['off_peak_usd']:.4f}", f"{row['peak_usd']:.4f}"]
+        for row in report.alternatives
+    ]
+
+
 def price_plan(plan: ReviewPlan, profile: Profile, at: datetime) -> PlanReport:
-    """What the run would send and cost, without sending anything."""
+    """What the run would send and cost, without sending anything.
+
+    Sizes come from the token counts the plan already holds plus the markup, counted once per
+    distinct string (``PromptSizer``); no request is rendered or tokenized here.
+    """
     report = PlanReport(len(plan.covering), len(plan.items),
                         sum(1 for i in plan.items if i.is_window), 0, 0, 0, 0)  # fmt: skip
+    sizer = PromptSizer(profile)
+    system = sizer.system_tokens()
+    passes = profile.passes()
     by_model: dict[str, dict[str, float]] = {}
-    system_cached = False
+    requests_seen: dict[str, int] = {}  # per model: the cache is per model
     for item in plan.items:
         route = item.route
         assert route is not None, "work items are routed when they are planned"
-        shared = 0
-        for index, fields in enumerate(profile.passes()):
-            planned = plan_request(item, plan.views[item.item_id], profile, fields, route, index)
-            if index == 0:
-                shared = shared_prefix_tokens(planned.request.messages)
-                # Every request starts with the same instructions: cached after the first.
-                hits = _cached(count_tokens(profile.instructions)) if system_cached else 0
-                system_cached = True
-            else:
-                hits = _cached(shared)
-            hits = min(hits, planned.prompt_tokens)
-            misses = planned.prompt_tokens - hits
-            output = planned.expected_output_tokens
+        documents = sum(sizer.document_tokens(piece) for piece in item.slices)
+        documents += max(0, len(item.slices) - 1)  # the line between two documents
+        for index, fields in enumerate(passes):
+            prompt = system + documents + sizer.fields_tokens(fields)
+            seen = requests_seen.get(route.model, 0)
+            requests_seen[route.model] = seen + 1
+            hits = 0
+            if seen >= REQUESTS_BEFORE_A_SHARED_PREFIX_HITS:
+                hits = system
+            if index >= REQUESTS_BEFORE_A_SHARED_PREFIX_HITS:
+                hits = system + documents
+            misses = prompt - hits
+            output = expected_output_tokens(item, profile, fields)
             quote = quote_usd(route.model, hits, misses, output, at)
             row = by_model.setdefault(route.model, dict.fromkeys(BY_MODEL_KEYS, 0.0))
-            row["requests"] += 1
-            row["prompt_tokens"] += planned.prompt_tokens
-            row["cache_hit_tokens"] += hits
-            row["output_tokens"] += output
-            row["off_peak_usd"] += quote.off_peak_usd
-            row["peak_usd"] += quote.peak_usd
-            report.requests += 1
-            report.prompt_tokens += planned.prompt_tokens
-            report.predicted_cache_hit_tokens += hits
-            report.expected_output_tokens += output
-            report.off_peak_usd += quote.off_peak_usd
-            report.peak_usd += quote.peak_usd
+            for key, value in (("requests", 1), ("prompt_tokens", prompt),
+                               ("cache_hit_tokens", hits), ("output_tokens", output),
+                               ("off_peak_usd", quote.off_peak_usd),
+                               ("peak_usd", quote.peak_usd)):  # fmt: skip
+                row[key] += value
     report.by_model = by_model
+    for row in by_model.values():
+        report.requests += int(row["requests"])
+        report.prompt_tokens += int(row["prompt_tokens"])
+        report.predicted_cache_hit_tokens += int(row["cache_hit_tokens"])
+        report.expected_output_tokens += int(row["output_tokens"])
+        report.off_peak_usd += row["off_peak_usd"]
+        report.peak_usd += row["peak_usd"]
+    report.floor_model = plan.models.flash
+    report.floor_off_peak_usd = floor_usd(report, system, plan.models.flash, at)
+    report.alternatives = alternatives(report, at)
     report.selfhosted = selfhosted_comparison(report)
     return report
+
+
+def floor_usd(report: PlanReport, system_tokens: int, flash_model: str, at: datetime) -> float:
+    """The least the plan's tokens could cost (see ``PlanReport.floor_off_peak_usd``)."""
+    if not report.requests:
+        return 0.0
+    hits = system_tokens * (report.requests - 1)
+    misses = report.prompt_tokens - hits
+    return cost_usd(flash_model, hits, misses, report.expected_output_tokens, at,
+                    period_kind=OFF_PEAK)  # fmt: skip
+
+
+def alternatives(report: PlanReport, at: datetime) -> list[dict[str, Any]]:
+    """The plan's tokens on each model the price book prices at ``at``, cheapest first."""
+    book = default_price_book()
+    hits = report.predicted_cache_hit_tokens
+    misses = report.prompt_tokens - hits
+    rows = []
+    for model in book.period_at(at).listed:
+        quote = quote_usd(model, hits, misses, report.expected_output_tokens, at, book=book)
+        rows.append({"model": model, "family": book.models[model].family,
+                     "off_peak_usd": round(quote.off_peak_usd, 6),
+                     "peak_usd": round(quote.peak_usd, 6)})  # fmt: skip
+    return sorted(rows, key=lambda row: (row["off_peak_usd"], row["model"]))
 
 
 def selfhosted_comparison(report: PlanReport, node: NodeSpec | None = None) -> dict[str, Any]:
@@ -138,7 +201,3 @@ def selfhosted_comparison(report: PlanReport, node: NodeSpec | None = None) -> d
             f"{node.utilization:.0%} utilisation; {node.startup_hours:g} h billed start-up"
         ),
     }
-
-
-def _cached(tokens: int) -> int:
-    return tokens // CACHE_UNIT_TOKENS * CACHE_UNIT_TOKENS

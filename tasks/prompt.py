@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from nightshift.models import DocKind
 from nightshift.profiles import FieldSpec, Profile
 from nightshift.tokenizer import count_tokens
+from tasks.plan import Slice
 
 PAGE_SEPARATOR = "\f"
 DOCUMENTS_ARE_DATA = (
@@ -48,17 +49,36 @@ class DocumentView:
         return len(self.text) if self.char_end is None else self.char_end
 
 
+def _open_tag(doc_id: str, name: str, kind: DocKind, window: str | None) -> str:
+    attributes = f'id="{doc_id}" name="{_attribute(name)}" kind="{kind}"'
+    if window:
+        attributes += f' window="{window}"'
+    return f"<document {attributes}>\n"
+
+
+def _close_tag(doc_id: str) -> str:
+    return f'\n</document id="{doc_id}">'
+
+
+def _page_open(number: int) -> str:
+    return f'<page n="{number}">\n'
+
+
+PAGE_CLOSE = "\n</page>"
+
+
+def _line_prefix(number: int) -> str:
+    return f"{number}| "
+
+
 def render_document(view: DocumentView) -> str:
-    attributes = f'id="{view.doc_id}" name="{_attribute(view.name)}" kind="{view.kind}"'
-    if view.window:
-        attributes += f' window="{view.window}"'
     body = view.text[view.char_start : view.end]
     if body.endswith(PAGE_SEPARATOR):  # a window ends where the next page starts
         body = body[:-1]
     if view.kind is DocKind.PDF:
         pages = body.split(PAGE_SEPARATOR)
         parts = [
-            f'<page n="{view.first_unit + i + 1}">\n{page.rstrip(chr(10))}\n</page>'
+            f"{_page_open(view.first_unit + i + 1)}{page.rstrip(chr(10))}{PAGE_CLOSE}"
             for i, page in enumerate(pages)
         ]
         inner = "\n".join(parts)
@@ -66,12 +86,15 @@ def render_document(view: DocumentView) -> str:
         lines = body.split("\n")
         if lines and lines[-1] == "":
             lines.pop()
-        inner = "\n".join(f"{view.first_unit + i + 1}| {line}" for i, line in enumerate(lines))
+        inner = "\n".join(
+            f"{_line_prefix(view.first_unit + i + 1)}{line}" for i, line in enumerate(lines)
+        )
     else:
         inner = body.rstrip("\n")
     # The closing tag repeats the id, a hash of the document's own bytes: no text inside a
     # document can close it early, so no document can forge another or the fields block.
-    return f'<document {attributes}>\n{inner}\n</document id="{view.doc_id}">'
+    opening = _open_tag(view.doc_id, view.name, view.kind, view.window)
+    return f"{opening}{inner}{_close_tag(view.doc_id)}"
 
 
 def render_fields(fields: Sequence[FieldSpec]) -> str:
@@ -92,9 +115,74 @@ def build_messages(
     profile: Profile, documents: Sequence[DocumentView], fields: Sequence[FieldSpec]
 ) -> tuple[dict[str, str], ...]:
     shared = "\n".join(render_document(view) for view in documents)
-    user = f"{shared}\n\n{render_fields(fields)}"
-    system = f"{profile.instructions.rstrip()}\n{DOCUMENTS_ARE_DATA}"
-    return ({"role": "system", "content": system}, {"role": "user", "content": user})
+    user = f"{shared}{FIELDS_GAP}{render_fields(fields)}"
+    return ({"role": "system", "content": system_message(profile)},
+            {"role": "user", "content": user})  # fmt: skip
+
+
+FIELDS_GAP = "\n\n"
+
+
+def system_message(profile: Profile) -> str:
+    return f"{profile.instructions.rstrip()}\n{DOCUMENTS_ARE_DATA}"
+
+
+class PromptSizer:
+    """The tokens of a request without rendering it: each document's text was counted once at
+    ingest (``Slice.tokens``); the markup around it (instructions, fields, each document's
+    wrapper, page markers, line numbers) is counted here once per distinct string.
+
+    Tokens are counted per part, so a merge across a part boundary can make the rendered
+    request differ by a token or so per part; the sizes are estimates for prices and plans.
+    """
+
+    def __init__(self, profile: Profile) -> None:
+        self.profile = profile
+        self._counts: dict[str, int] = {}
+        self._page_markup: dict[int, int] = {}  # page number -> its markers' tokens
+        self._line_markup: dict[int, int] = {}  # line number -> its prefix's tokens
+
+    def count(self, text: str) -> int:
+        known = self._counts.get(text)
+        if known is None:
+            known = self._counts[text] = count_tokens(text)
+        return known
+
+    def system_tokens(self) -> int:
+        return self.count(system_message(self.profile))
+
+    def fields_tokens(self, fields: Sequence[FieldSpec]) -> int:
+        return self.count(FIELDS_GAP + render_fields(fields))
+
+    def document_tokens(self, piece: Slice) -> int:
+        """``piece`` as ``render_document`` shows it: its text and all its markup."""
+        wrapper = _open_tag(piece.doc_id, piece.relpath, piece.kind, piece.window)
+        tokens = piece.tokens + self.count(wrapper) + self.count(_close_tag(piece.doc_id))
+        numbers = range(piece.unit_start + 1, piece.unit_start + piece.units + 1)
+        if piece.kind is DocKind.PDF:
+            tokens += sum(self._page(n) for n in numbers)
+        elif piece.kind is DocKind.CODE:
+            tokens += sum(self._line(n) for n in numbers)
+        return tokens
+
+    def user_tokens(self, pieces: Sequence[Slice], fields: Sequence[FieldSpec]) -> int:
+        documents = sum(self.document_tokens(piece) for piece in pieces)
+        return documents + max(0, len(pieces) - 1) + self.fields_tokens(fields)
+
+    def _page(self, number: int) -> int:
+        known = self._page_markup.get(number)
+        if known is None:
+            # The separator between pages ("\f") is in the counted text; the markers are not.
+            opening = count_tokens(_page_open(number))
+            known = self._page_markup[number] = opening + self.count(PAGE_CLOSE)
+        return known
+
+    def _line(self, number: int) -> int:
+        known = self._line_markup.get(number)
+        if known is None:
+            # The space after "|" merges with the line's first token, so it is not counted.
+            known = self._line_markup[number] = count_tokens(_line_prefix(number).rstrip())
+        return known
 
 
 def fixed_prompt_tokens(profile: Profile) -> int:

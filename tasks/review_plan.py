@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from connectors.store import Store
@@ -21,7 +21,7 @@ from nightshift.tokenizer import load_tokenizer
 from tasks.ground import GroundingIndex
 from tasks.plan import Budget, PlanDocument, Slice, WorkItem, plan_work, single_item
 from tasks.prompt import DocumentView, fixed_prompt_tokens
-from tasks.route import route_item
+from tasks.route import ProfileRouter
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +39,7 @@ class ReviewPlan:
     budget: Budget | None = None
     rejected: list[tuple[WorkItem, str]] = field(default_factory=list)
     skipped: int = 0  # documents of the source already reviewed with this profile version
+    models: ModelIds = field(default_factory=ModelIds)  # what the routes chose among
 
 
 class GroundingIndexes(Mapping[str, GroundingIndex]):
@@ -97,8 +98,8 @@ def plan_review(inputs: PlanInputs, profile: Profile, models: ModelIds) -> Revie
     planned = [_plan_document(row, texts[doc_id], budget) for doc_id, row in by_id.items()
                if doc_id in texts]  # fmt: skip
     rejected: list[tuple[PlanDocument, str]] = []
-    items = plan_work(planned, budget, whole_source=profile.task == "findings", rejected=rejected)
-    items = [replace(item, route=route_item(item, profile, models)) for item in items]
+    items = plan_work(planned, budget, whole_source=profile.task == "findings", rejected=rejected,
+                      router=ProfileRouter(profile, models), packing=profile.packing)  # fmt: skip
     pending = inputs.pending_item_ids
     items.sort(key=lambda item: item.item_id not in pending)  # stable: pending first
     views: dict[str, list[DocumentView]] = {}
@@ -111,7 +112,7 @@ def plan_review(inputs: PlanInputs, profile: Profile, models: ModelIds) -> Revie
     resumed = sum(1 for item in items if item.item_id in pending)
     unplanned = [(single_item(document), reason) for document, reason in rejected]
     return ReviewPlan(items, views, indexes, covering, len(covering), resumed, budget, unplanned,
-                      inputs.already_reviewed)  # fmt: skip
+                      inputs.already_reviewed, models)  # fmt: skip
 
 
 def _plan_document(row: dict[str, Any], text: dict[str, Any], budget: Budget) -> PlanDocument:

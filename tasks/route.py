@@ -3,18 +3,20 @@
 Flash is the default. Pro is chosen for high-fidelity work over a very long context and for
 multi-file analysis of a large codebase; a Flash answer that fails validation or grounding
 after one repair is escalated to Pro. The reason is recorded with every request.
+
+What is routed is a document, a family (a contract with its amendments) or a part of a
+repository, on its own size, before anything is packed (``ProfileRouter``); a pack then holds
+one route only and stays inside ``pack_room``, so packing never moves a document to Pro.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from nightshift.models import ModelIds
 from nightshift.profiles import Profile
-
-if TYPE_CHECKING:
-    from tasks.plan import WorkItem
+from tasks.plan import PackRoom, WorkItem
 
 Family = Literal["flash", "pro"]
 
@@ -35,13 +37,17 @@ def _route(profile: Profile, models: ModelIds, family: Family, reason: str) -> R
 
 
 def route_item(item: WorkItem, profile: Profile, models: ModelIds) -> Route:
-    """The route of ``item``, decided once when it is planned (``WorkItem.route``)."""
+    """The route a work item of this size would get (``route_size`` over its documents)."""
+    return route_size(item.input_tokens, len(item.doc_ids), profile, models)
+
+
+def route_size(input_tokens: int, documents: int, profile: Profile, models: ModelIds) -> Route:
+    """The route of ``documents`` documents of ``input_tokens`` tokens sent together."""
     policy = profile.routing
-    documents = len(item.doc_ids)
-    if profile.fidelity == "high" and item.input_tokens > policy.pro_above_input_tokens:
+    if profile.fidelity == "high" and input_tokens > policy.pro_above_input_tokens:
         return _route(
             profile, models, "pro",
-            f"high-fidelity {profile.name} review over {item.input_tokens:,} input tokens "
+            f"high-fidelity {profile.name} review over {input_tokens:,} input tokens "
             f"(> {policy.pro_above_input_tokens:,})",
         )  # fmt: skip
     if policy.pro_min_documents and documents >= policy.pro_min_documents:
@@ -51,9 +57,30 @@ def route_item(item: WorkItem, profile: Profile, models: ModelIds) -> Route:
         )  # fmt: skip
     return _route(
         profile, models, "flash",
-        f"default: {documents} document(s), {item.input_tokens:,} input tokens, "
+        f"default: {documents} document(s), {input_tokens:,} input tokens, "
         f"{profile.fidelity} fidelity",
     )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ProfileRouter:
+    """The profile's routing rules, for the planner (``tasks.plan.Router``)."""
+
+    profile: Profile
+    models: ModelIds
+
+    def route(self, input_tokens: int, documents: int) -> Route:
+        return route_size(input_tokens, documents, self.profile, self.models)
+
+    def pack_room(self, route: Route) -> PackRoom:
+        """How large a pack of ``route`` may grow and still get ``route``: a Flash pack stays
+        at or under the Pro thresholds; Pro has nothing above it."""
+        if route.family == "pro":
+            return PackRoom()
+        policy = self.profile.routing
+        tokens = policy.pro_above_input_tokens if self.profile.fidelity == "high" else None
+        documents = policy.pro_min_documents - 1 if policy.pro_min_documents else None
+        return PackRoom(tokens, documents)
 
 
 def escalate(route: Route, profile: Profile, models: ModelIds, why: str) -> Route | None:

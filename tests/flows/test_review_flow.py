@@ -81,7 +81,8 @@ def test_legal_review_lands_the_expected_grounded_extractions(prefect_harness, t
         )
     assert len(artifacts) == 1
     assert artifacts[0].type == "markdown"
-    assert f"| 8 | 2 | 2 | {summary['prompt_tokens']:,} |" in artifacts[0].data
+    # One contract family a request: the Harrowgate master with its amendment, six others apart.
+    assert f"| 8 | 7 | 7 | {summary['prompt_tokens']:,} |" in artifacts[0].data
 
 
 def test_codebase_review_finds_every_planted_issue_at_its_line(prefect_harness, tmp_path: Path):
@@ -119,7 +120,7 @@ def test_plan_only_prices_without_sending(prefect_harness, tmp_path: Path):
     assert result.status == "planned"
     plan = result.plan
     assert plan is not None
-    assert plan.requests == plan.work_items == 2
+    assert plan.requests == plan.work_items == 7  # a family a request (profile packing)
     assert 0 < plan.off_peak_usd < plan.peak_usd
     assert not db.exists()  # a plan writes nothing
 

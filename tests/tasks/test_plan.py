@@ -11,7 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nightshift.models import DocKind
+from nightshift.models import DocKind, ModelIds
+from nightshift.profiles import load_profile
 from tasks.plan import (
     CONTEXT_TOKENS,
     DOCUMENT_OVERHEAD_TOKENS,
@@ -20,9 +21,12 @@ from tasks.plan import (
     Budget,
     PlanDocument,
     WorkItem,
+    _pack,
+    _Part,
     group_key,
     plan_work,
 )
+from tasks.route import ProfileRouter
 
 SETTINGS = settings(max_examples=60, deadline=None)
 EXTENSIONS = {DocKind.PDF: ".pdf", DocKind.TEXT: ".txt", DocKind.CODE: ".py"}
@@ -336,3 +340,101 @@ def test_budget_for_request_takes_out_output_fixed_prompt_and_margin():
     assert budget.input_tokens == CONTEXT_TOKENS - 16_384 - 2_000 - margin
     assert budget.documents_fitting_output() == 5
     assert Budget.for_request(1_000, 0, 5_000, 8).documents_fitting_output() == 1
+
+
+# --- packing: the tree of free room against the first-fit it replaced -----------------------
+
+
+def reference_first_fit(parts: list[_Part], max_tokens: int, max_documents: int) -> list[list[str]]:
+    """The packer as it was: first-fit decreasing, re-summing every open pack for every part."""
+    packs: list[list[_Part]] = []
+    for part in sorted(parts, key=lambda p: (-p.cost, p.key)):
+        for pack in packs:
+            tokens = sum(p.cost for p in pack) + part.cost
+            documents = sum(len(p.documents) for p in pack) + len(part.documents)
+            if tokens <= max_tokens and documents <= max_documents:
+                pack.append(part)
+                break
+        else:
+            packs.append([part])
+    return [[p.key for p in pack] for pack in packs]
+
+
+@SETTINGS
+@given(
+    st.lists(st.tuples(st.integers(1, 5_000), st.integers(1, 4)), min_size=1, max_size=80),
+    st.integers(1_000, 12_000),
+    st.integers(1, 10),
+)
+def test_tree_packer_makes_the_same_packs_as_plain_first_fit(sizes, input_tokens, max_docs):
+    parts = []
+    for index, (cost, count) in enumerate(sizes):
+        docs = tuple(
+            PlanDocument(f"p{index}d{n}", f"p{index}/d{n}.txt", DocKind.TEXT, 1)
+            for n in range(count)
+        )
+        parts.append(_Part(f"p{index}", docs, cost, None))
+    budget = Budget(input_tokens, 16_384, 1, max_docs)
+    items = _pack(parts, budget, whole_source=False, router=None)
+    assert [item.group.split("+") for item in items] == reference_first_fit(
+        parts, input_tokens, max_docs
+    )
+    landed = [d for item in items for d in item.doc_ids]
+    assert sorted(landed) == sorted(d.doc_id for p in parts for d in p.documents)
+    by_key = {p.key: p for p in parts}
+    for item in items:
+        keys = item.group.split("+")
+        if len(keys) > 1:  # a part alone may be over a bound; a pack of several never is
+            assert sum(by_key[k].cost for k in keys) <= input_tokens
+            assert len(item.doc_ids) <= max_docs
+
+
+# --- routing per document, then packing by route ---------------------------------------------
+
+LEGAL = load_profile("legal")
+ROUTER = ProfileRouter(LEGAL, ModelIds())
+LEGAL_BUDGET = Budget.for_request(LEGAL.max_tokens, 1_500, LEGAL.output_tokens_per_document,
+                                  LEGAL.max_documents_per_request)  # fmt: skip
+
+
+def contract(doc_id: str, relpath: str, tokens: int) -> PlanDocument:
+    return document(doc_id, relpath, DocKind.TEXT, [tokens])
+
+
+def legal_corpus() -> list[PlanDocument]:
+    return [
+        contract("master", "harrow/master.txt", 60_000),
+        contract("amend1", "harrow/amendment-1.txt", 5_000),
+        contract("amend2", "harrow/amendment-2.txt", 4_000),
+        contract("nda", "nda.txt", 3_000),
+        contract("lease", "lease.txt", 70_000),
+        contract("supply", "supply.txt", 80_000),
+        contract("long", "long.txt", 250_000),
+    ]
+
+
+def item_of(items: list[WorkItem]) -> dict[str, WorkItem]:
+    return {doc_id: item for item in items for doc_id in item.doc_ids}
+
+
+def test_related_packing_routes_each_family_on_its_own_size():
+    items = plan_work(legal_corpus(), LEGAL_BUDGET, False, router=ROUTER, packing="related")
+    of = item_of(items)
+    assert of["master"] is of["amend1"] is of["amend2"]  # the family travels together
+    assert len(items) == 5  # the family, and each unrelated contract apart
+    assert of["long"].doc_ids == ("long",) and of["long"].route.family == "pro"
+    for doc_id in ("master", "nda", "lease", "supply"):
+        assert of[doc_id].route.family == "flash", doc_id
+
+
+def test_pack_small_never_moves_a_document_to_pro():
+    items = plan_work(legal_corpus(), LEGAL_BUDGET, False, router=ROUTER, packing="pack_small")
+    of = item_of(items)
+    assert of["master"] is of["amend1"] is of["amend2"]
+    assert of["long"].doc_ids == ("long",) and of["long"].route.family == "pro"
+    # 69K + 70K + 80K + 3K would be over 200K, which is Pro's: the packs stay under it.
+    threshold = LEGAL.routing.pro_above_input_tokens
+    for item in items:
+        if item is not of["long"]:
+            assert item.route.family == "flash" and item.input_tokens <= threshold
+    assert len({of[d].item_id for d in ("master", "nda", "lease", "supply")}) < 4  # some packed
