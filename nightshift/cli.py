@@ -332,7 +332,7 @@ def print_review(result: ReviewResult) -> None:
 
 
 def print_plan(report: PlanReport, skipped: int) -> None:
-    from tasks.price import PLAN_COLUMNS, plan_rows
+    from tasks.price import ALTERNATIVE_COLUMNS, PLAN_COLUMNS, alternative_rows, plan_rows
 
     print_table("plan: nothing was sent", PLAN_COLUMNS, plan_rows(report))
     console.print(
@@ -340,6 +340,14 @@ def print_plan(report: PlanReport, skipped: int) -> None:
         f"windows); expected cache-hit share {report.cache_hit_share:.1%}"
         + (f"; {skipped} documents already reviewed, skipped" if skipped else "")
     )
+    if report.floor_off_peak_usd:
+        console.print(
+            f"Floor (every token once on {report.floor_model}, off-peak): "
+            f"${report.floor_off_peak_usd:.4f}; this plan is {report.floor_ratio:.2f}x the floor."
+        )
+    if report.alternatives:
+        print_table("the same tokens on every model of the price book", ALTERNATIVE_COLUMNS,
+                    alternative_rows(report))  # fmt: skip
     hosted = report.selfhosted
     if hosted:
         console.print(
