@@ -177,6 +177,9 @@ class ClientConfig:
     deadline_seconds_per_output_token: float = DEFAULT_DEADLINE_SECONDS_PER_OUTPUT_TOKEN
     concurrency: Mapping[str, int] = field(default_factory=dict)
     default_concurrency: int = DEFAULT_OTHER_CONCURRENCY
+    # Where a model's adaptive limit starts (below its ceiling): what an earlier client of the
+    # same run learned from 429s, so a new client does not hit the account limit all over again.
+    start: Mapping[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.request_deadline_seconds <= 0 or self.deadline_seconds_per_output_token < 0:
@@ -188,6 +191,7 @@ class ClientConfig:
             )
         # Frozen all the way down: a caller's dict changed later must not change the client.
         object.__setattr__(self, "concurrency", MappingProxyType(dict(self.concurrency)))
+        object.__setattr__(self, "start", MappingProxyType(dict(self.start)))
 
     def ceiling(self, model: str) -> int:
         default = DEFAULT_CONCURRENCY.get(model, self.default_concurrency)
@@ -211,11 +215,11 @@ class AdaptiveLimit:
     429 (the ``epoch`` check), as TCP does once per window.
     """
 
-    def __init__(self, ceiling: int) -> None:
+    def __init__(self, ceiling: int, start: int | None = None) -> None:
         if ceiling < 1:
             raise ConfigError(f"a concurrency limit must be at least 1, got {ceiling}")
         self.ceiling = ceiling
-        self._limit = float(ceiling)
+        self._limit = float(min(ceiling, max(1, start if start is not None else ceiling)))
         self._in_flight = 0
         self._epoch = 0
         self._waiters: deque[anyio.Event] = deque()
@@ -348,7 +352,7 @@ class DeepSeekClient:
     def _limit_for(self, model: str) -> AdaptiveLimit:
         limit = self._limits.get(model)
         if limit is None:
-            limit = AdaptiveLimit(self.config.ceiling(model))
+            limit = AdaptiveLimit(self.config.ceiling(model), self.config.start.get(model))
             self._limits[model] = limit
         return limit
 

@@ -163,6 +163,7 @@ class ExtractionRow(Row):
     model: str
     created_at: datetime
     backend: str | None
+    match_score: float | None = None
 
 
 @dataclasses.dataclass(frozen=True)

@@ -49,6 +49,9 @@ class DispatchRun:
     # One landing for the whole run: the same clause found by two windows of a document lands
     # once even when the windows are dispatched in different batches.
     landing: Landing | None = None
+    # Each model's admitted concurrency as the last batch's client left it (adapted on 429):
+    # the next batch's client starts there.
+    learned_concurrency: dict[str, int] = field(default_factory=dict)
 
 
 class Dispatcher:
@@ -115,7 +118,8 @@ def client_for(run: DispatchRun) -> DeepSeekClient:
     backend = run.backend
     concurrency = flash_pro_concurrency(backend.models.flash, backend.models.pro,
                                         run.max_in_flight)  # fmt: skip
-    config = replace(run.client_config, concurrency=concurrency)
+    config = replace(run.client_config, concurrency=concurrency,
+                     start=dict(run.learned_concurrency))  # fmt: skip
     return DeepSeekClient(backend.base_url, backend.api_key, flavour=backend.flavour,
                           config=config)  # fmt: skip
 
@@ -126,7 +130,11 @@ def dispatch_batch(run: DispatchRun, batch: Sequence[WorkItem], done_before: int
     async def send() -> DispatchStats:
         async with client_for(run) as client:
             dispatcher = Dispatcher(run, client, done_before)
-            await dispatcher.run_items(batch)
+            try:
+                await dispatcher.run_items(batch)
+            finally:
+                for model in {run.backend.models.flash, run.backend.models.pro}:
+                    run.learned_concurrency[model] = client.concurrency(model)
             return dispatcher.stats
 
     stats = asyncio.run(send())

@@ -138,6 +138,7 @@ class Landing:
             char_start=e.char_start, char_end=e.char_end, page=e.page, file=e.file,
             line=e.line, grounded=e.grounded, match=e.match, window=e.window,
             model=planned.route.model, created_at=now, backend=self.scope,
+            match_score=e.score if e.grounded else None,
         )  # fmt: skip
 
     def work_items(

@@ -59,6 +59,7 @@ class Extraction:
     file: str | None = None
     line: int | None = None
     window: str | None = None
+    score: float | None = None  # the match's score: 1.0 but for fuzzy matches
 
 
 class FieldState(StrEnum):
@@ -279,6 +280,7 @@ def ground_extraction(
         quote=quote,
         grounded=True,
         match=location.match,
+        score=location.score,
         char_start=location.char_start,
         char_end=location.char_end,
         page=location.page if view.kind is DocKind.PDF else None,

@@ -83,6 +83,9 @@ def test_labelled_clauses_land_grounded_on_the_right_page(
             "SELECT field, page, match FROM extractions JOIN current_documents USING (doc_id) "
             "WHERE relpath = 'master.pdf' ORDER BY field"
         ).fetchall()
+        unscored = con.execute(
+            "SELECT count(*) FROM extractions WHERE grounded AND match_score IS NULL"
+        ).fetchone()
         states = dict(con.execute(
             "SELECT state, count(*) FROM latest_field_states GROUP BY ALL").fetchall())  # fmt: skip
     assert [(field, page) for field, page, _ in pages] == [
@@ -91,6 +94,7 @@ def test_labelled_clauses_land_grounded_on_the_right_page(
     assert dict((f, m) for f, _, m in pages)["termination_for_convenience"] != "exact"
     # Completeness: two documents x the legal profile's fields, every one decided; the oracle
     # declares absent what has no label, so nothing is left missing.
+    assert unscored == (0,)
     assert states.get("missing", 0) == 0
     assert states["answered"] == 3
     assert sum(states.values()) == 2 * 25

@@ -22,7 +22,7 @@ from nightshift.models import ModelIds
 from nightshift.offpeak import current_window, next_window
 from nightshift.profiles import load_profile
 from tasks.costing import worst_period_cost_usd
-from tasks.dispatch import Dispatcher, DispatchRun
+from tasks.dispatch import Dispatcher, DispatchRun, client_for, dispatch_batch
 from tasks.gate import Gate
 from tasks.ingest import IngestOptions, ingest_source
 from tasks.ledger import DispatchStats
@@ -142,11 +142,11 @@ def test_budget_stops_dispatch_before_the_cap(tmp_path: Path, contracts: Path):
     cap = first_item_worst * 1.1
     gate = Gate(budget_usd=cap)
     with running_simulator() as simulator:
-        # Both items start at once: the second waits for the first's reservation to settle,
-        # then finds that its own worst case no longer fits.
+        # The items start at once: the others wait for the first reservations to settle, then
+        # find that their own worst case no longer fits.
         outcome = review(db, contracts, simulator, gate=gate, max_in_flight=8)
-    statuses = sorted(outcome.statuses.values())
-    assert statuses == ["done", "pending"]
+    statuses = list(outcome.statuses.values())
+    assert "done" in statuses and "pending" in statuses
     spent = rows(db, "SELECT sum(cost_usd) FROM requests")[0][0]
     assert 0 < spent <= cap
     reason = rows(db, "SELECT status_reason FROM work_items WHERE status = 'pending'")[0][0]
@@ -173,7 +173,7 @@ def test_window_closing_mid_run_defers_and_the_next_night_finishes(tmp_path: Pat
     with running_simulator() as simulator:
         tonight = review(db, contracts, simulator, gate=Gate(enforce_window=True), clock=clock,
                          max_in_flight=1)  # fmt: skip
-        assert sorted(tonight.statuses.values()) == ["done", "pending"]
+        assert {"done", "pending"} <= set(tonight.statuses.values())
         assert tonight.gate.closed_reason.startswith("window:")
         sent_tonight = simulator.stats.requests
         tomorrow_start = next_window(night.end).start + timedelta(minutes=5)
@@ -181,7 +181,9 @@ def test_window_closing_mid_run_defers_and_the_next_night_finishes(tmp_path: Pat
         tomorrow = review(db, contracts, simulator, gate=Gate(enforce_window=True),
                           clock=SteppingClock(tomorrow_start, timedelta(minutes=1)),
                           run_id="run-2", max_in_flight=1)  # fmt: skip
-        assert list(tomorrow.statuses.values()) == ["done"]
+        assert set(tomorrow.statuses.values()) == {"done"}
+        finished_tonight = [s for s in tonight.statuses.values() if s == "done"]
+        assert len(finished_tonight) + len(tomorrow.statuses) == len(tonight.statuses)
         assert simulator.stats.requests == sent_tonight + tomorrow.stats.sent
     twice = rows(db, "SELECT request_key FROM requests WHERE status = 'ok' GROUP BY 1 "
                      "HAVING count(*) > 1")  # fmt: skip
@@ -201,3 +203,21 @@ def test_answers_and_reviews_of_one_backend_are_not_another_s(tmp_path: Path, co
     assert again.statuses == {}  # reviewed by that backend now
     backends = rows(db, "SELECT DISTINCT backend FROM document_reviews ORDER BY 1")
     assert backends == [("deepseek https://api.x",), ("simulator",)]
+
+
+def test_what_429s_taught_one_batch_the_next_batch_starts_from(tmp_path: Path, contracts: Path):
+    loaded = load_profile("legal")
+    faulty = SimulatorConfig(fault_sequence=["429"] * 6)
+    with running_simulator(faulty) as simulator, Store(tmp_path / "db.duckdb") as store:
+        local = LocalSource(contracts)
+        ingest_source(local, store, IngestOptions(workers=1), "run-1")
+        plan = plan_source(store, local.uri, loaded, False, "simulator", MODELS)
+        backend = Backend("deepseek", simulator.base_url, SecretStr("sk-test"), "deepseek",
+                          MODELS, "test")  # fmt: skip
+        fast = ClientConfig(retry=RetryPolicy(backoff_base=0.001, backoff_cap=0.01))
+        run = DispatchRun(plan, store, loaded, backend, "run-1", Gate(),
+                          lambda: datetime.now(UTC), 16, fast)  # fmt: skip
+        dispatch_batch(run, plan.items[:1], 0)
+        learned = run.learned_concurrency[MODELS.flash]
+        assert learned < 16  # halved by the 429s
+        assert client_for(run).concurrency(MODELS.flash) == learned
