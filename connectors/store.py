@@ -231,6 +231,21 @@ class Store:
         )  # fmt: skip
         return {row["doc_id"]: row for row in rows}
 
+    def textless_doc_ids(self) -> set[str]:
+        """Contents with an ``ok`` row but no stored text: rows damaged by a process killed
+        between two commits (by an older version), whose content must be parsed again."""
+        rows = self.query(
+            "SELECT DISTINCT doc_id FROM documents WHERE status = 'ok' AND doc_id IS NOT NULL "
+            "AND doc_id NOT IN (SELECT doc_id FROM document_texts)"
+        )
+        return {row[0] for row in rows}
+
+    def drop_damaged_document(self, uri: str, doc_id: str) -> None:
+        """Delete the ``ok`` row of ``uri`` with ``doc_id`` (its replacement lands with it)."""
+        self.query(
+            "DELETE FROM documents WHERE uri = ? AND doc_id = ? AND status = 'ok'", [uri, doc_id]
+        )
+
     # -- runs ---------------------------------------------------------------------------
 
     def start_run(self, run: RunRow) -> None:
@@ -251,6 +266,26 @@ class Store:
             "UPDATE runs SET finished_at = ?, status = ?, status_reason = ?, totals = ? "
             "WHERE run_id = ?",
             [utc_now(), status, reason, json.dumps(totals) if totals else None, run_id],
+        )
+
+    def run_totals(self, run_id: str) -> dict[str, Any]:
+        """The numbers of one review run (documents, items, requests, tokens, cost, ...)."""
+        return self.query_dicts(sql_text("run_summary.sql"), {"run_id": run_id})[0]
+
+    def billed_tokens(self, run_id: str) -> list[dict[str, Any]]:
+        """Model, cache-hit, cache-miss and output tokens, and start time, of every billed
+        attempt of ``run_id``: what its cost could be priced again from."""
+        return self.query_dicts(
+            "SELECT model, cache_hit_tokens, cache_miss_tokens, completion_tokens, started_at "
+            "FROM requests WHERE run_id = ? AND cost_usd > 0",
+            [run_id],
+        )
+
+    def cost_by_model(self, run_id: str) -> list[dict[str, Any]]:
+        """Requests, attempts, tokens and cost of ``run_id`` per model, by model name."""
+        return self.query_dicts(
+            "SELECT * EXCLUDE (run_id) FROM cost_by_run_model WHERE run_id = ? ORDER BY model",
+            [run_id],
         )
 
     # -- review -------------------------------------------------------------------------
@@ -318,6 +353,83 @@ class Store:
             [source],
         )
         return int(rows[0][0])
+
+    # -- evaluation ---------------------------------------------------------------------
+
+    def extractions_of_run(self, run_id: str) -> list[dict[str, Any]]:
+        return self.query_dicts("SELECT * FROM extractions WHERE run_id = ?", [run_id])
+
+    def latest_extractions_per_document(self) -> list[dict[str, Any]]:
+        """Per document, the extractions of the latest run that extracted from it."""
+        return self.query_dicts(
+            "SELECT e.* FROM extractions e JOIN (SELECT doc_id, arg_max(run_id, created_at) "
+            "AS run_id FROM extractions GROUP BY doc_id) latest USING (doc_id, run_id)"
+        )
+
+    def reviewed_doc_ids(self, run_ids: Sequence[str]) -> set[str]:
+        """The documents any of ``run_ids`` reviewed."""
+        rows = self.query(
+            "SELECT DISTINCT doc_id FROM document_reviews WHERE list_contains(?, run_id)",
+            [list(run_ids)],
+        )
+        return {row[0] for row in rows}
+
+    def documents_with_text(self, doc_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """Relpath, kind, text and page starts of each of ``doc_ids`` that has a stored text."""
+        rows = self.rows_for_keys("doc_id", doc_ids, sql_text("documents_with_text.sql"))
+        return {row["doc_id"]: row for row in rows}
+
+    def billed_cost_by_model(
+        self, run_ids: Sequence[str], doc_ids: Iterable[str]
+    ) -> dict[str, float]:
+        """Cost per model of every attempt of ``run_ids`` that carried any of ``doc_ids``."""
+        rows = self.query(
+            "SELECT model, coalesce(sum(cost_usd), 0) FROM requests"
+            " WHERE list_contains(?, run_id) AND list_has_any(doc_ids, ?) GROUP BY model",
+            [list(run_ids), sorted(doc_ids)],
+        )
+        return {model: float(total) for model, total in rows}
+
+    # -- findings -----------------------------------------------------------------------
+
+    def current_finding_rows(self, run_id: str, source: str, profile: str) -> list[dict[str, Any]]:
+        """The grounded findings of the files ``run_id`` saw of ``source``, each from the
+        latest review of its content with ``profile``; an unreviewed file has reviewed = false."""
+        params = {"source": source, "run_id": run_id, "profile": profile}
+        return self.query_dicts(sql_text("current_findings.sql"), params)
+
+    def findings_tracked(self, run_id: str) -> bool:
+        """Whether the findings of ``run_id`` have already been classified and landed."""
+        return bool(self.query("SELECT 1 FROM finding_runs WHERE run_id = ?", [run_id]))
+
+    def latest_findings_run(self, source: str, profile: str) -> str | None:
+        """The last run whose findings of ``source`` with ``profile`` were tracked, if any."""
+        rows = self.query(
+            "SELECT arg_max(run_id, created_at) FROM finding_runs WHERE source = ? AND profile = ?",
+            [source, profile],
+        )
+        return rows[0][0]
+
+    def unfixed_findings(self, run_id: str) -> list[dict[str, Any]]:
+        """The findings ``run_id`` still reported (every state but fixed)."""
+        return self.query_dicts(
+            "SELECT * FROM findings WHERE run_id = ? AND state <> 'fixed'", [run_id]
+        )
+
+    def suppressed_fingerprints(self) -> set[str]:
+        return {row[0] for row in self.query("SELECT fingerprint FROM finding_suppressions")}
+
+    def findings_run_previous(self, run_id: str) -> str | None:
+        """The tracked run the findings of ``run_id`` were compared against (None: the first)."""
+        rows = self.query("SELECT previous_run_id FROM finding_runs WHERE run_id = ?", [run_id])
+        return rows[0][0]
+
+    def finding_state_counts(self, run_id: str) -> dict[str, int]:
+        """How many findings of ``run_id`` are in each state (only states that occur)."""
+        rows = self.query(
+            "SELECT state, count(*) FROM findings WHERE run_id = ? GROUP BY state", [run_id]
+        )
+        return {state: int(count) for state, count in rows}
 
 
 def _one_line(exc: BaseException) -> str:

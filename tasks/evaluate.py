@@ -177,10 +177,14 @@ def _evaluate(
     profile: Profile | str | None,
     min_words: int = 0,
 ) -> EvalReport:
-    extractions = _extractions(store, run_id)
+    extractions = (
+        store.extractions_of_run(run_id)
+        if run_id is not None
+        else store.latest_extractions_per_document()
+    )
     run_ids = tuple(sorted({e["run_id"] for e in extractions} | ({run_id} if run_id else set())))
-    seen = _reviewed_doc_ids(store, run_ids) | {e["doc_id"] for e in extractions}
-    documents = _documents(store, seen)
+    seen = store.reviewed_doc_ids(run_ids) | {e["doc_id"] for e in extractions}
+    documents = store.documents_with_text(seen)
     profiles = [_profile(profile)] if profile else _profiles({e["profile"] for e in extractions})
     fields = sorted({spec.name for p in profiles for spec in p.fields})
     cwe_fields = {spec.cwe: spec.name for p in profiles for spec in p.fields if spec.cwe}
@@ -210,32 +214,6 @@ def _evaluate(
         grounding=dict(sorted(grounding.items())),
         unlocated=unlocated,
     )
-
-
-def _extractions(store: Store, run_id: str | None) -> list[dict[str, Any]]:
-    if run_id is not None:
-        return store.query_dicts("SELECT * FROM extractions WHERE run_id = ?", [run_id])
-    return store.query_dicts(
-        "SELECT e.* FROM extractions e JOIN (SELECT doc_id, arg_max(run_id, created_at) AS run_id"
-        " FROM extractions GROUP BY doc_id) latest USING (doc_id, run_id)"
-    )
-
-
-def _reviewed_doc_ids(store: Store, run_ids: Sequence[str]) -> set[str]:
-    sql = "SELECT DISTINCT doc_id FROM document_reviews WHERE list_contains(?, run_id)"
-    return {row[0] for row in store.query(sql, [list(run_ids)])}
-
-
-def _documents(store: Store, doc_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
-    rows = store.rows_for_keys(
-        "doc_id",
-        doc_ids,
-        "SELECT d.doc_id, any_value(d.relpath) AS relpath, any_value(d.kind) AS kind,"
-        " any_value(t.text) AS text, any_value(t.page_starts) AS page_starts"
-        " FROM documents d JOIN _keys USING (doc_id) JOIN document_texts t USING (doc_id)"
-        " GROUP BY d.doc_id",
-    )
-    return {row["doc_id"]: row for row in rows}
 
 
 def _profile(profile: Profile | str) -> Profile:
@@ -349,12 +327,7 @@ def _costs(
     correct_flags: Sequence[bool],
 ) -> list[ModelCost]:
     """Every billed attempt of the runs that touched a labelled document, per model."""
-    rows = store.query(
-        "SELECT model, coalesce(sum(cost_usd), 0) FROM requests"
-        " WHERE list_contains(?, run_id) AND list_has_any(doc_ids, ?) GROUP BY model",
-        [list(run_ids), sorted(doc_ids)],
-    )
-    cost = {model: float(total) for model, total in rows}
+    cost = store.billed_cost_by_model(run_ids, doc_ids)
     predicted: Counter[str] = Counter(p["model"] for p in predictions)
     correct: Counter[str] = Counter(
         p["model"] for p, ok in zip(predictions, correct_flags, strict=True) if ok

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from connectors.store import Store, sql_text
+from connectors.store import Store
 from connectors.tables import FindingRow, FindingRunRow, SuppressionRow
 from nightshift.profiles import Profile
 
@@ -90,10 +90,7 @@ def current_findings(
 ) -> tuple[list[Finding], set[str]]:
     """The findings of the files ``run_id`` saw, and the files seen whose content is not
     reviewed yet."""
-    rows = store.query_dicts(
-        sql_text("current_findings.sql"),
-        {"source": source, "run_id": run_id, "profile": profile},
-    )
+    rows = store.current_finding_rows(run_id, source, profile)
     unreviewed = {row["relpath"] for row in rows if not row["reviewed"]}
     answered = [row for row in rows if row["field"] is not None]
     texts = store.load_texts({row["doc_id"] for row in answered})
@@ -123,19 +120,13 @@ def track_findings(
     if profile.task != "findings":
         return None
     name = profile.name
-    if store.query("SELECT 1 FROM finding_runs WHERE run_id = ?", [run_id]):
+    if store.findings_tracked(run_id):
         return _summary(store, run_id)
-    previous = store.query(
-        "SELECT arg_max(run_id, created_at) FROM finding_runs WHERE source = ? AND profile = ?",
-        [source, name],
-    )[0][0]
+    previous = store.latest_findings_run(source, name)
     before: dict[str, dict[str, Any]] = {}
     if previous is not None:
-        rows = store.query_dicts(
-            "SELECT * FROM findings WHERE run_id = ? AND state <> 'fixed'", [previous]
-        )
-        before = {row["fingerprint"]: row for row in rows}
-    suppressed = {row[0] for row in store.query("SELECT fingerprint FROM finding_suppressions")}
+        before = {row["fingerprint"]: row for row in store.unfixed_findings(previous)}
+    suppressed = store.suppressed_fingerprints()
     found, unreviewed = current_findings(store, run_id, source, name)
     now_fps = {f.fingerprint for f in found}
 
@@ -168,13 +159,9 @@ def track_findings(
 
 
 def _summary(store: Store, run_id: str) -> FindingsSummary:
-    previous = store.query("SELECT previous_run_id FROM finding_runs WHERE run_id = ?", [run_id])
     counts = dict.fromkeys((NEW, PERSISTING, FIXED, SUPPRESSED), 0)
-    for state, count in store.query(
-        "SELECT state, count(*) FROM findings WHERE run_id = ? GROUP BY state", [run_id]
-    ):
-        counts[state] = int(count)
-    return FindingsSummary(run_id, previous[0][0], counts)
+    counts.update(store.finding_state_counts(run_id))
+    return FindingsSummary(run_id, store.findings_run_previous(run_id), counts)
 
 
 def suppress_finding(store: Store, fingerprint: str, reason: str, now: datetime) -> None:

@@ -179,7 +179,7 @@ class _Ingest:
         self.known = store.known_contents_all()
         # ``ok`` rows whose text never landed (killed between two commits by an older version):
         # such content is parsed again, and the damaged rows are replaced when it lands.
-        self.textless = {row[0] for row in store.query(TEXTLESS_SQL)}
+        self.textless = store.textless_doc_ids()
         for doc_id in self.textless:
             self.known.pop(doc_id, None)
         self.healed: set[tuple[str, str]] = set()  # (uri, doc_id) of damaged rows to replace
@@ -380,7 +380,7 @@ class _Ingest:
         with self.store.transaction():
             for row in self.rows:
                 if (row["uri"], row["doc_id"]) in self.healed:  # its replacement lands with it
-                    self.store.query(DROP_DAMAGED_SQL, [row["uri"], row["doc_id"]])
+                    self.store.drop_damaged_document(row["uri"], row["doc_id"])
                     self.healed.discard((row["uri"], row["doc_id"]))
             self.store.append([DocumentRow(**row) for row in self.rows])
             self.store.append(texts)
@@ -400,11 +400,6 @@ class _Ingest:
 
 
 TOUCH_SCHEMA = pa.schema([("uri", pa.string()), ("doc_id", pa.string())])
-TEXTLESS_SQL = (
-    "SELECT DISTINCT doc_id FROM documents WHERE status = 'ok' AND doc_id IS NOT NULL "
-    "AND doc_id NOT IN (SELECT doc_id FROM document_texts)"
-)
-DROP_DAMAGED_SQL = "DELETE FROM documents WHERE uri = ? AND doc_id = ? AND status = 'ok'"
 
 
 def ingest_source(

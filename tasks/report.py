@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from connectors.store import Store, sql_text
+from connectors.store import Store
 from nightshift.models import DEFAULT_PRO_MODEL, RunStatus
 from nightshift.pricing import cost_usd
 
@@ -100,14 +100,11 @@ def _markdown_table(
 
 def price_comparisons(store: Store, run_id: str, pro_model: str) -> dict[str, float]:
     """What the same billed tokens would have cost at peak prices, and all on Pro."""
-    rows = store.query(
-        "SELECT model, cache_hit_tokens, cache_miss_tokens, completion_tokens, started_at "
-        "FROM requests WHERE run_id = ? AND cost_usd > 0",
-        [run_id],
-    )
     at_peak = all_pro = 0.0
-    for model, hit, miss, output, started in rows:
-        at_peak += cost_usd(model, hit, miss, output, started, period_kind="peak")
+    for row in store.billed_tokens(run_id):
+        hit, miss = row["cache_hit_tokens"], row["cache_miss_tokens"]
+        output, started = row["completion_tokens"], row["started_at"]
+        at_peak += cost_usd(row["model"], hit, miss, output, started, period_kind="peak")
         all_pro += cost_usd(pro_model, hit, miss, output, started)
     return {"peak_cost_usd": round(at_peak, 6), "all_pro_cost_usd": round(all_pro, 6)}
 
@@ -120,11 +117,7 @@ def summarize_run(
     reason: str | None = None,
     pro_model: str = DEFAULT_PRO_MODEL,
 ) -> RunSummary:
-    totals = store.query_dicts(sql_text("run_summary.sql"), {"run_id": run_id})[0]
+    totals = store.run_totals(run_id)
     totals["cost_usd"] = float(totals["cost_usd"])
     totals.update(price_comparisons(store, run_id, pro_model))
-    by_model = store.query_dicts(
-        "SELECT * EXCLUDE (run_id) FROM cost_by_run_model WHERE run_id = ? ORDER BY model",
-        [run_id],
-    )
-    return RunSummary(run_id, status, backend, totals, by_model, reason)
+    return RunSummary(run_id, status, backend, totals, store.cost_by_model(run_id), reason)

@@ -1,5 +1,5 @@
 """The store on real DuckDB files: migrations in order, interrupted runs, the scratch copy a
-plan works in."""
+plan works in, the rows an ingest heals."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import duckdb
 
 from connectors.store import Store, migrations
-from connectors.tables import RunRow
+from connectors.tables import DocumentRow, DocumentTextRow, RunRow
 
 NOW = datetime(2026, 11, 29, tzinfo=UTC)
 
@@ -50,3 +50,20 @@ def test_a_scratch_copy_of_no_file_is_empty(tmp_path: Path) -> None:
     with Store.scratch_copy(tmp_path / "absent.duckdb") as scratch:
         assert scratch.query("SELECT count(*) FROM documents") == [(0,)]
     assert not (tmp_path / "absent.duckdb").exists()
+
+
+def _document(uri: str, doc_id: str, status: str = "ok") -> DocumentRow:
+    return DocumentRow(doc_id, uri, uri, "src", "text", 1, None, 1, 1, status, None, "text",
+                       None, None, NOW, NOW, "run-1")  # fmt: skip
+
+
+def test_an_ok_row_without_its_text_is_found_and_only_it_is_dropped(tmp_path: Path) -> None:
+    with Store(tmp_path / "h.duckdb") as store:
+        store.append([_document("a.txt", "whole"), _document("b.txt", "damaged"),
+                      _document("b.txt", "damaged", status="empty")])  # fmt: skip
+        store.append([DocumentTextRow("whole", "text", None, None, 1, NOW)])
+        assert store.textless_doc_ids() == {"damaged"}
+        assert set(store.documents_with_text(["whole", "damaged"])) == {"whole"}
+        store.drop_damaged_document("b.txt", "damaged")
+        left = store.query("SELECT uri, status FROM documents ORDER BY uri, status")
+    assert left == [("a.txt", "ok"), ("b.txt", "empty")]
