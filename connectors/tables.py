@@ -196,18 +196,6 @@ class FieldStateRow(Row):
     created_at: datetime
 
 
-TABLE_ROWS: tuple[type[Row], ...] = (
-    RunRow,
-    DocumentRow,
-    DocumentTextRow,
-    RequestRow,
-    WorkItemRow,
-    ExtractionRow,
-    ReviewRow,
-    FieldStateRow,
-)
-
-
 def _arrow_type(hint: object) -> pa.DataType:
     origin = typing.get_origin(hint)
     if origin in (Union, types.UnionType):
@@ -281,4 +269,7 @@ class SuppressionRow(Row):
     created_at: datetime
 
 
-TABLE_ROWS = (*TABLE_ROWS, FindingRunRow, FindingRow, SuppressionRow)
+TABLE_ROWS: tuple[type[Row], ...] = (
+    RunRow, DocumentRow, DocumentTextRow, RequestRow, WorkItemRow, ExtractionRow, ReviewRow,
+    FieldStateRow, FindingRunRow, FindingRow, SuppressionRow,
+)  # fmt: skip
