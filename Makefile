@@ -28,8 +28,10 @@ lint: $(BIN)/.installed
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+# Two workers, one test file each at a time: the suite waits on servers and subprocesses as much
+# as it computes, and files share their module-scoped servers.
 test: $(BIN)/.installed $(CHECKOV_VENV)/.installed lint
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 --dist loadfile
 
 bench: $(BIN)/.installed
 	$(BIN)/python bench/run_all.py
