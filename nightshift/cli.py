@@ -7,7 +7,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
@@ -389,14 +389,17 @@ def demo(db: DbOption = None, prefect: PrefectOption = True) -> None:
             "LOCAL SIMULATOR[/] (rule-based answers, nothing leaves this machine). "
             "Set DEEPSEEK_API_KEY to review with the real API."
         )
-    for source, profile in (
-        ("sample_data/contracts", "legal"),
-        ("sample_data/codebase", "codebase"),
-    ):
-        console.rule(f"nightshift review {source} --profile {profile} --backend {backend}")
-        values = {"source": source, "profile": profile, "db": str(db_path), "backend": backend}
-        options = run_guarded(lambda: review_options(settings, **values))  # noqa: B023
-        print_review(run_review(options, settings, track=bool(prefect)))
+    with ExitStack() as tracking:
+        if prefect:  # one Prefect API for both runs: Prefect reads its API's address once
+            run_guarded(lambda: tracking.enter_context(prefect_api()))
+        for source, profile in (
+            ("sample_data/contracts", "legal"),
+            ("sample_data/codebase", "codebase"),
+        ):
+            console.rule(f"nightshift review {source} --profile {profile} --backend {backend}")
+            values = {"source": source, "profile": profile, "db": str(db_path), "backend": backend}
+            options = run_guarded(lambda: review_options(settings, **values))  # noqa: B023
+            print_review(run_review(options, settings, track=bool(prefect)))
     with Store(db_path) as store:
         for question, sql in DEMO_QUERIES.items():
             console.rule(question)

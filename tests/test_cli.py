@@ -4,6 +4,7 @@ anything starts; plans that write nothing; plain runs that never import Prefect.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import socket
 import subprocess
@@ -149,3 +150,27 @@ def test_eval_exits_4_under_its_threshold(tmp_path: Path) -> None:
     assert result.exit_code == 4
     assert "recall 0.000 is under --min-recall 0.5" in result.output
     assert json.loads(out.read_text())["fields"]
+
+
+def test_the_demo_runs_tracked_and_a_second_demo_sends_nothing(tmp_path: Path) -> None:
+    """The README's first command: both sample corpora on the simulator, tracked by a temporary
+    Prefect server, then the example queries; run again, nothing is sent."""
+    db = tmp_path / "demo.duckdb"
+    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect")}
+    env.pop("DEEPSEEK_API_KEY", None)
+    env.pop("PREFECT_API_URL", None)
+    command = [sys.executable, "-m", "nightshift.cli", "demo", "--db", str(db)]
+    first = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True,
+                           timeout=600)  # fmt: skip
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    assert "LOCAL SIMULATOR" in first.stdout
+    assert "temporary local Prefect server" in first.stderr
+    second = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True,
+                            timeout=600)  # fmt: skip
+    assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
+    assert second.stdout.count("already reviewed with this profile version, skipped") == 2
+    with duckdb.connect(str(db), read_only=True) as con:
+        flow_runs = con.execute(
+            "SELECT count(*) FROM runs WHERE kind = 'review' AND flow_run_id IS NOT NULL"
+        ).fetchone()
+    assert flow_runs == (4,)
