@@ -113,3 +113,13 @@ def test_every_planted_issue_lands_at_its_line_once_with_lines_perturbed(tmp_pat
             "SELECT file, line FROM extractions WHERE grounded ORDER BY file, line"
         ).fetchall()
     assert sorted(landed) == sorted((issue["file"], issue["line"]) for issue in planted)
+
+
+def test_the_sample_contracts_labels_are_found_whole_by_the_exact_oracle(tmp_path: Path) -> None:
+    labels = SAMPLE / "contracts.labels.jsonl"
+    db = tmp_path / "sample.duckdb"
+    run_id = review_with(Oracle.from_path(labels, NO_PERTURBATION), SAMPLE / "contracts", "legal",
+                         db, Settings())  # fmt: skip
+    report = evaluate_run(db, labels, run_id)
+    assert report.total.labelled >= 120
+    assert report.total.recall == report.total.precision == 1.0
