@@ -35,10 +35,6 @@ class Backend:
     oracle: str = ""  # the simulator's oracle: its labels' hash and whether it perturbs
 
     @property
-    def is_simulator(self) -> bool:
-        return self.name == "simulator"
-
-    @property
     def scope(self) -> str:
         return backend_scope(self.name, self.base_url, self.models.flash, self.oracle)
 

@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -119,8 +120,9 @@ class ReviewRun:
     stages: Stages
     clock: Callable[[], datetime]
 
-    @property
+    @cached_property
     def scope(self) -> str:
+        # Read once: for the oracle it hashes the labels file.
         return scope_for(self.options.backend, self.settings, self.options.simulator)
 
     def ingest_and_plan(self) -> ReviewPlan:

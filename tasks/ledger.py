@@ -91,8 +91,7 @@ class Ledger:
         try:
             result = await self.client.chat(planned.request, on_attempt=on_attempt)
         except RetriesStoppedError as exc:
-            self.stats.held += 1
-            raise HeldBack(str(exc)) from exc
+            raise HeldBack(str(exc)) from exc  # its item counts as held where it is caught
         except ModelAPIError as exc:
             await self.admission.settle(reserved, 0.0)
             self.stats.failed += 1
