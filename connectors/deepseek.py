@@ -57,6 +57,7 @@ from connectors.deepseek_protocol import (
     api_error,
     billed_usage,
     build_body,
+    chat_path,
     is_blank_json,
     parse_chat_response,
     redact,
@@ -485,7 +486,7 @@ class DeepSeekClient:
         raw: bytes | None = None
         error: ModelAPIError | None = None
         try:
-            raw = await self._post_within(body, deadline)
+            raw = await self._post_within(self._chat_url(request), body, deadline)
             result = parse_chat_response(raw, http_status=200)
             error = answer_problem(request, result)
         except ModelAPIError as exc:
@@ -501,20 +502,26 @@ class DeepSeekClient:
             usage = billed_usage(raw) if raw is not None else None
         return _Sent(started, _now(), result, error, usage)
 
-    async def _post_within(self, body: bytes, deadline: float) -> bytes:
+    def _chat_url(self, request: ChatRequest) -> str:
+        path = chat_path(request, self.flavour)
+        if path == "/chat/completions":
+            return path  # relative to the base URL, ``/v1`` or not
+        return _root_url(self.base_url) + path
+
+    async def _post_within(self, url: str, body: bytes, deadline: float) -> bytes:
         """The body of a 200 answer, or the project error for anything else. The deadline covers
         sending and the whole answer: keep-alive lines reset the read timeout, not this."""
         with anyio.move_on_after(deadline):
-            return await self._post(body)
+            return await self._post(url, body)
         raise AttemptDeadlineError(
             f"no complete answer within the attempt's deadline of {deadline:g} s"
         )
 
-    async def _post(self, body: bytes) -> bytes:
+    async def _post(self, url: str, body: bytes) -> bytes:
         index = self._pick_pool()
         try:
             response = await self._pools[index].post(
-                "/chat/completions", content=body, headers={"Content-Type": "application/json"}
+                url, content=body, headers={"Content-Type": "application/json"}
             )
         except httpx.TimeoutException as exc:
             raise TransientAPIError(f"timed out: {type(exc).__name__}") from exc
@@ -657,6 +664,10 @@ def _encode(body: dict[str, Any]) -> bytes:
     return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
+def _root_url(base_url: str) -> str:
+    return base_url[: -len("/v1")] if base_url.endswith("/v1") else base_url
+
+
 def _health_url(base_url: str) -> str:
-    root = base_url[: -len("/v1")] if base_url.endswith("/v1") else base_url
+    root = _root_url(base_url)
     return f"{root}/health"

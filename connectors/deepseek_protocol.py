@@ -57,6 +57,9 @@ class ChatRequest:
     json_mode: bool = False
     temperature: float | None = None
     user_id: str | None = None
+    # Chat-prefix completion: the start of the assistant's answer, which the model continues
+    # (a truncated answer's content). Sent as a last assistant message; see ``chat_path``.
+    prefix: str | None = None
 
     def __post_init__(self) -> None:
         # Accept any sequence of messages but store a tuple, so the value stays immutable.
@@ -127,6 +130,7 @@ def _determining_fields(request: ChatRequest) -> dict[str, Any]:
         "reasoning_effort": request.reasoning_effort,
         "json_mode": request.json_mode,
         "temperature": request.temperature,
+        "prefix": request.prefix,
     }
 
 
@@ -140,12 +144,17 @@ def request_key(request: ChatRequest) -> str:
 
 def build_body(request: ChatRequest, flavour: Flavour = "deepseek") -> dict[str, Any]:
     """The JSON body of ``POST /chat/completions`` for ``request``."""
-    body: dict[str, Any] = {
-        "model": request.model,
-        "messages": [dict(m) for m in request.messages],
-        "max_tokens": request.max_tokens,
-        "stream": False,
-    }
+    messages: list[dict[str, Any]] = [dict(m) for m in request.messages]
+    body: dict[str, Any] = {"model": request.model, "messages": messages,
+                            "max_tokens": request.max_tokens, "stream": False}  # fmt: skip
+    if request.prefix is not None:
+        messages.append({"role": "assistant", "content": request.prefix})
+        if flavour == "deepseek":
+            messages[-1]["prefix"] = True  # DeepSeek's beta "chat prefix completion"
+        else:
+            # vLLM continues a final assistant message instead of starting a new one.
+            body["continue_final_message"] = True
+            body["add_generation_prompt"] = False
     if flavour == "deepseek":
         # Always explicit: DeepSeek's default is thinking ON, which a reader of the body might
         # not expect.
@@ -168,6 +177,17 @@ def build_body(request: ChatRequest, flavour: Flavour = "deepseek") -> dict[str,
     if request.temperature is not None:
         body["temperature"] = request.temperature
     return body
+
+
+def chat_path(request: ChatRequest, flavour: Flavour = "deepseek") -> str:
+    """The path of the chat endpoint, relative to the base URL without its ``/v1``.
+
+    DeepSeek serves chat-prefix completion on its beta endpoint only
+    (``https://api.deepseek.com/beta``); vLLM continues a prefix on the usual one.
+    """
+    if request.prefix is not None and flavour == "deepseek":
+        return "/beta/chat/completions"
+    return "/chat/completions"
 
 
 _EXCERPT_CHARS = 200  # of a malformed body, in the error text (which the client redacts)

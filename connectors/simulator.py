@@ -218,7 +218,7 @@ class Simulator:
         if path == "/health" and method == "GET":
             await _write(writer, 200, b"")
             return
-        if path not in ("/models", "/chat/completions"):
+        if path not in ("/models", "/chat/completions", "/beta/chat/completions"):
             await _write(writer, 404, error_body(f"no route {path} (simulator)", "not_found"))
             return
         denied = self._auth_error(headers.get("authorization", ""))
@@ -231,8 +231,9 @@ class Simulator:
                 for m in self.config.served_models()
             ]
             await _write(writer, 200, json.dumps({"object": "list", "data": data}).encode())
-        elif path == "/chat/completions" and method == "POST":
-            await self._chat(body, writer, headers.get("authorization", ""))
+        elif path in ("/chat/completions", "/beta/chat/completions") and method == "POST":
+            beta = path.startswith("/beta/")
+            await self._chat(body, writer, headers.get("authorization", ""), beta=beta)
         else:
             await _write(
                 writer, 405, error_body("method not allowed (simulator)", "invalid_request_error")
@@ -253,7 +254,9 @@ class Simulator:
 
     # -- chat --------------------------------------------------------------------------------
 
-    async def _chat(self, raw: bytes, writer: asyncio.StreamWriter, authorization: str) -> None:
+    async def _chat(
+        self, raw: bytes, writer: asyncio.StreamWriter, authorization: str, *, beta: bool = False
+    ) -> None:
         try:
             body = json.loads(raw)
             if not isinstance(body, dict):
@@ -265,7 +268,9 @@ class Simulator:
         self._seq += 1
         cfg = self.config
         model = str(body.get("model", ""))
-        problem, request = parse_chat_body(body, flavour=cfg.flavour, served=cfg.served_models())
+        problem, request = parse_chat_body(
+            body, flavour=cfg.flavour, served=cfg.served_models(), beta=beta
+        )
         key = request_key(request) if request is not None else ""
         user = body.get("user_id") or body.get("user")
         entry = LogEntry(self._seq, model, key, self._next_fault(), None, False, user_id=user)
@@ -307,7 +312,7 @@ class Simulator:
         if fault in _FAULT_ERRORS:
             status, message, kind = _FAULT_ERRORS[fault]
             return _Plan(_with(entry, status=status), status, error_body(message, kind))
-        prompt = render_prompt(request.messages)
+        prompt = render_prompt(request.messages, request.prefix)
         if len(prompt) > _BIG_PROMPT_CHARS:  # a 1M-token prompt takes seconds to tokenise
             ids = await asyncio.to_thread(encode, prompt)
         else:
@@ -323,7 +328,11 @@ class Simulator:
         else:
             said = answer(request.messages, json_mode=request.json_mode, invent=invent)
         reasoning = said.reasoning if request.thinking else None
-        content, reasoning, finish = fit(said.content, reasoning, request.max_tokens)
+        content = said.content
+        if request.prefix is not None:
+            # The model goes on from the prefix; the answer holds only what follows it.
+            content = content[len(request.prefix) :]
+        content, reasoning, finish = fit(content, reasoning, request.max_tokens)
         if fault == "blank_json":
             content = "\n \n"
         elif fault in ("length", "insufficient_system_resource"):

@@ -266,9 +266,11 @@ class SimAnswer:
     extractions: int
 
 
-def render_prompt(messages: Iterable[Mapping[str, Any]]) -> str:
-    """The text whose tokens the simulator counts: a role tag and the content of each message."""
-    return "".join(f"<|{m.get('role', '')}|>{_content(m)}\n" for m in messages)
+def render_prompt(messages: Iterable[Mapping[str, Any]], prefix: str | None = None) -> str:
+    """The text whose tokens the simulator counts: a role tag and the content of each message,
+    and the assistant's prefix when the request continues one."""
+    text = "".join(f"<|{m.get('role', '')}|>{_content(m)}\n" for m in messages)
+    return text if prefix is None else f"{text}<|assistant|>{prefix}"
 
 
 def _content(message: Mapping[str, Any]) -> str:
@@ -497,9 +499,13 @@ def context_length_message(context: int, prompt_tokens: int, max_tokens: int) ->
 
 
 def parse_chat_body(
-    body: dict[str, Any], *, flavour: str, served: Sequence[str]
+    body: dict[str, Any], *, flavour: str, served: Sequence[str], beta: bool = False
 ) -> tuple[tuple[int, str] | None, ChatRequest | None]:
-    """The ``ChatRequest`` a body asks for, or the (status, message) that rejects it."""
+    """The ``ChatRequest`` a body asks for, or the (status, message) that rejects it.
+
+    A last assistant message marked ``prefix`` (DeepSeek, beta endpoint only) or a body with
+    ``continue_final_message`` (vLLM) asks the model to continue that message.
+    """
     model = body.get("model")
     messages = body.get("messages")
     if model not in served:
@@ -521,14 +527,22 @@ def parse_chat_body(
         effort = body.get("reasoning_effort")
     if effort not in (None, "high", "max"):
         return (422, f"Invalid reasoning_effort {effort!r}: expected 'high' or 'max'"), None
+    prefix = None
+    last = messages[-1]
+    continues = last.get("prefix") is True or body.get("continue_final_message") is True
+    if continues and last.get("role") == "assistant":
+        if flavour == "deepseek" and not beta:
+            return (400, "prefix completion is a beta feature: use the /beta base URL"), None
+        prefix, messages = _content(last), messages[:-1]
     request = ChatRequest(
         model=str(model),
-        messages=tuple({k: str(v) for k, v in m.items()} for m in messages),
+        messages=tuple({k: str(v) for k, v in m.items() if k != "prefix"} for m in messages),
         max_tokens=max_tokens,
         thinking=thinking,
         reasoning_effort=effort,
         json_mode=(body.get("response_format") or {}).get("type") == "json_object",
         temperature=body.get("temperature"),
+        prefix=prefix,
     )
     return None, request
 

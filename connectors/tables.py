@@ -52,6 +52,10 @@ class RunRow(Row):
     window_end: datetime | None = None
     budget_usd: float | None = None
     totals: str | None = None  # JSON
+    planned_cost_usd: float | None = None  # the plan priced in the period the run began
+    planned_cache_hit_tokens: int | None = None
+    planned_prompt_tokens: int | None = None
+    planned_output_tokens: int | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -122,6 +126,7 @@ class RequestRow(Row):
     off_peak: bool | None
     response: str | None
     backend: str | None
+    continues: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)

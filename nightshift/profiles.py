@@ -31,13 +31,32 @@ class FieldSpec(BaseModel):
     cwe: str | None = None
 
 
+# A rung of the reasoning ladder: a model family and a reasoning effort, weakest first.
+LadderStep = Literal["flash:high", "flash:max", "pro:high", "pro:max"]
+LADDER_ORDER: tuple[LadderStep, ...] = ("flash:high", "flash:max", "pro:high", "pro:max")
+# What an answer can fail that a program can check; each may send it up the ladder.
+Signal = Literal["invalid_json", "truncated", "ungrounded", "missing"]
+
+
 class RoutingPolicy(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     pro_above_input_tokens: int = 200_000
     pro_min_documents: int = 0  # 0: never route to Pro for the number of documents alone
-    escalate: bool = True
+    # Where an answer that fails one of ``escalate_on`` is asked again: the first rung stronger
+    # than the route it was asked on (never weaker: a document routed to Pro stays on Pro).
+    # Empty: never escalate.
+    ladder: tuple[LadderStep, ...] = ("flash:max", "pro:high")
+    escalate_on: tuple[Signal, ...] = ("invalid_json", "truncated", "ungrounded", "missing")
     ungrounded: Literal["escalate", "keep_out"] = "escalate"
+
+    @field_validator("ladder")
+    @classmethod
+    def _ladder_climbs(cls, ladder: tuple[LadderStep, ...]) -> tuple[LadderStep, ...]:
+        ranks = [LADDER_ORDER.index(step) for step in ladder]
+        if ranks != sorted(set(ranks)):
+            raise ValueError(f"ladder rungs must climb, weakest first: {list(ladder)}")
+        return ladder
 
 
 class Profile(BaseModel):

@@ -1,30 +1,33 @@
-"""The answer cascade: validate an answer, then split, escalate or give up.
+"""The answer cascade: continue, validate, then split, climb the ladder or give up.
 
-A truncated answer over several fields is asked again for half the fields at a time (bounded);
-an answer that fails a checkable signal (invalid JSON after repair, truncation, ungrounded
-quotes) is escalated to Pro when the profile allows; what cannot be answered fails the pass.
+An answer cut at ``max_tokens`` is continued from where it stopped (chat-prefix completion); one
+still cut is asked again for half the fields at a time (bounded); an answer that fails a
+checkable signal (invalid JSON after repair, truncation, ungrounded quotes, fields left
+unanswered) climbs the profile's reasoning ladder; what cannot be answered fails the pass.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from connectors.deepseek_protocol import ChatResult
 from nightshift.errors import RunStoppingError
 from nightshift.models import ModelIds
-from nightshift.profiles import FieldSpec, Profile
+from nightshift.profiles import FieldSpec, Profile, Signal
 from tasks.gate import HeldBack
 from tasks.ground import GroundingIndex
 from tasks.land import Landing
 from tasks.ledger import DispatchStats, Ledger, PassFailed
 from tasks.plan import WorkItem
 from tasks.prompt import DocumentView
-from tasks.requests import PlannedRequest, plan_request
+from tasks.requests import PlannedRequest, plan_continuation, plan_request
 from tasks.route import Route, escalate
-from tasks.validate import AnswerCheck, check_answer
+from tasks.validate import AnswerCheck, FieldState, check_answer
 
 MAX_SPLIT_DEPTH = 3  # a truncated answer's fields are halved at most this often
+MAX_CONTINUATIONS = 2  # a cut answer is continued from its prefix at most this often
 
 
 @dataclass
@@ -53,7 +56,7 @@ class AnswerCascade:
 
     async def run_pass(self, planned: PlannedRequest, depth: int = 0) -> None:
         views = self.views[planned.item.item_id]
-        result = await self.ledger.answer(planned)
+        planned, result = await self._answer_whole(planned)
         check = check_answer(
             result.content, result.finish_reason, views,
             [f.name for f in planned.fields], self.indexes,
@@ -62,10 +65,11 @@ class AnswerCascade:
         self.landing.field_states(planned, check)
         self.stats.extractions += len(landed)
         self.stats.grounded += sum(e.grounded for e in landed)
-        if not check.needs_escalation:
+        signals = failed_signals(check) & set(self.profile.routing.escalate_on)
+        if not signals:
             return
         if check.truncated and len(planned.fields) > 1 and depth < MAX_SPLIT_DEPTH:
-            # The answer did not fit max_tokens: ask for half the fields at a time.
+            # Still cut after continuing (or cut while thinking): half the fields at a time.
             middle = len(planned.fields) // 2
             halves = (planned.fields[:middle], planned.fields[middle:])
             split = [
@@ -75,21 +79,40 @@ class AnswerCascade:
             ]  # fmt: skip
             await gather_all(self.run_pass(p, depth + 1) for p in split)
             return
-        why = escalation_reason(check)
-        pro = escalate(planned.route, self.profile, self.models, why)
-        if pro is None or (
-            self.profile.routing.ungrounded == "keep_out" and only_ungrounded(check)
+        why = escalation_reason(check, signals)
+        harder = escalate(planned.route, self.profile, self.models, why)
+        if harder is None or (
+            self.profile.routing.ungrounded == "keep_out" and signals == {"ungrounded"}
         ):
             if check.invalid_json or check.truncated:
                 raise PassFailed(f"{planned.route.model}: {why}")
-            return  # ungrounded extractions landed with grounded = false
+            return  # what landed stays: ungrounded extractions with grounded = false
         redo = planned.fields
-        if not (check.invalid_json or check.truncated):
-            redo = tuple(f for f in planned.fields if f.name in check.ungrounded_fields)
+        if not signals & {"invalid_json", "truncated"}:
+            again = (check.ungrounded_fields if "ungrounded" in signals else set()) | (
+                missing_fields(check) if "missing" in signals else set()
+            )
+            redo = tuple(f for f in planned.fields if f.name in again)
         self.stats.escalated += 1
-        escalated = self.plan(planned.item, planned.pass_index, redo, pro,
+        escalated = self.plan(planned.item, planned.pass_index, redo, harder,
                               escalated_from=planned.key)  # fmt: skip
         await self.run_pass(escalated, depth)
+
+    async def _answer_whole(self, planned: PlannedRequest) -> tuple[PlannedRequest, ChatResult]:
+        """The answer to ``planned``, continued from where ``max_tokens`` cut it (chat-prefix
+        completion) at most ``MAX_CONTINUATIONS`` times. Each continuation is a request of its
+        own in the ledger, so a rerun reuses it; returns the last request and the whole answer.
+        """
+        result = await self.ledger.answer(planned)
+        content = result.content
+        for _ in range(MAX_CONTINUATIONS):
+            if result.finish_reason != "length" or not result.content:
+                break  # whole, or cut while thinking: nothing to continue from
+            planned = plan_continuation(planned, content, self.profile, self.scope)
+            self.stats.continued += 1
+            result = await self.ledger.answer(planned)
+            content += result.content
+        return planned, replace(result, content=content)
 
 
 async def gather_all(coroutines: Iterable[Awaitable[object]]) -> None:
@@ -106,13 +129,33 @@ async def gather_all(coroutines: Iterable[Awaitable[object]]) -> None:
                 raise failure
 
 
-def escalation_reason(check: AnswerCheck) -> str:
+def failed_signals(check: AnswerCheck) -> set[Signal]:
+    """The checkable ways an answer fell short (see ``RoutingPolicy.escalate_on``)."""
+    signals: set[Signal] = set()
     if check.invalid_json:
-        return "invalid JSON after repair"
+        signals.add("invalid_json")
     if check.truncated:
-        return "output truncated"
-    return "ungrounded quotes for " + ", ".join(sorted(check.ungrounded_fields))
+        signals.add("truncated")
+    if check.ungrounded_fields:
+        signals.add("ungrounded")
+    if missing_fields(check):
+        signals.add("missing")
+    return signals
 
 
-def only_ungrounded(check: AnswerCheck) -> bool:
-    return not (check.invalid_json or check.truncated) and bool(check.ungrounded_fields)
+def missing_fields(check: AnswerCheck) -> set[str]:
+    """Fields asked of a document that the answer neither answered nor declared absent."""
+    return {o.field for o in check.outcomes if o.state is FieldState.MISSING}
+
+
+def escalation_reason(check: AnswerCheck, signals: set[Signal]) -> str:
+    if "invalid_json" in signals:
+        return "invalid JSON after repair"
+    if "truncated" in signals:
+        return "output truncated after continuing it"
+    reasons = []
+    if "ungrounded" in signals:
+        reasons.append("ungrounded quotes for " + ", ".join(sorted(check.ungrounded_fields)))
+    if "missing" in signals:
+        reasons.append("no answer for " + ", ".join(sorted(missing_fields(check))))
+    return "; ".join(reasons)

@@ -75,6 +75,7 @@ def request_row(
         cost_usd=cost.usd, started_off_peak=cost.started_off_peak,
         finished_off_peak=cost.finished_off_peak, off_peak=cost.off_peak,
         response=answered.content if answered else None, backend=scope,
+        continues=planned.continues,
     )  # fmt: skip
 
 

@@ -43,6 +43,7 @@ class DispatchStats:
     reused: int = 0
     failed: int = 0
     escalated: int = 0
+    continued: int = 0
     held: int = 0
     extractions: int = 0
     grounded: int = 0

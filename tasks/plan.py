@@ -140,9 +140,12 @@ class Budget:
         output_tokens_per_document: int,
         max_documents: int,
         context_tokens: int = CONTEXT_TOKENS,
+        reasoning_tokens: int = 0,
     ) -> Budget:
+        """``max_tokens`` is the answer's room; ``reasoning_tokens`` the most any request of
+        the run may add to think (its own ``max_tokens`` covers both, inside the context)."""
         margin = int(context_tokens * SAFETY_MARGIN)
-        available = context_tokens - max_tokens - fixed_prompt_tokens - margin
+        available = context_tokens - max_tokens - reasoning_tokens - fixed_prompt_tokens - margin
         return cls(available, max_tokens, output_tokens_per_document, max_documents)
 
     def documents_fitting_output(self) -> int:

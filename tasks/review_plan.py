@@ -21,6 +21,7 @@ from nightshift.tokenizer import load_tokenizer
 from tasks.ground import GroundingIndex
 from tasks.plan import Budget, PlanDocument, Slice, WorkItem, plan_work, single_item
 from tasks.prompt import DocumentView, fixed_prompt_tokens
+from tasks.requests import reasoning_room
 from tasks.route import ProfileRouter
 
 logger = logging.getLogger(__name__)
@@ -94,6 +95,7 @@ def plan_review(inputs: PlanInputs, profile: Profile, models: ModelIds) -> Revie
     budget = Budget.for_request(
         profile.max_tokens, fixed_prompt_tokens(profile),
         profile.output_tokens_per_document, profile.max_documents_per_request,
+        reasoning_tokens=reasoning_room(profile),
     )  # fmt: skip
     planned = [_plan_document(row, texts[doc_id], budget) for doc_id, row in by_id.items()
                if doc_id in texts]  # fmt: skip

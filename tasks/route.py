@@ -1,8 +1,9 @@
 """Routing: Flash or Pro, and a reasoning effort, by rules a person can read.
 
 Flash is the default. Pro is chosen for high-fidelity work over a very long context and for
-multi-file analysis of a large codebase; a Flash answer that fails validation or grounding
-after one repair is escalated to Pro. The reason is recorded with every request.
+multi-file analysis of a large codebase. An answer that fails a checkable signal climbs the
+profile's reasoning ladder (Flash at max effort, then Pro, by default). The reason is recorded
+with every request.
 
 What is routed is a document, a family (a contract with its amendments) or a part of a
 repository, on its own size, before anything is packed (``ProfileRouter``); a pack then holds
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from nightshift.models import ModelIds
-from nightshift.profiles import Profile
+from nightshift.profiles import LADDER_ORDER, LadderStep, Profile
 from tasks.plan import PackRoom, WorkItem
 
 Family = Literal["flash", "pro"]
@@ -83,8 +84,24 @@ class ProfileRouter:
         return PackRoom(tokens, documents)
 
 
+def rung(route: Route) -> LadderStep:
+    """Where ``route`` stands on the ladder (thinking off counts as the lowest effort)."""
+    effort = "max" if route.reasoning_effort == "max" else "high"
+    step: LadderStep = f"{route.family}:{effort}"  # type: ignore[assignment]
+    return step
+
+
 def escalate(route: Route, profile: Profile, models: ModelIds, why: str) -> Route | None:
-    """The Pro route for an answer that failed on Flash, or None when there is none."""
-    if route.family == "pro" or not profile.routing.escalate or models.pro == models.flash:
-        return None  # nothing stronger to go to (a self-hosted endpoint serves one model)
-    return _route(profile, models, "pro", f"escalated from {route.model}: {why}")
+    """The next rung of the profile's ladder above ``route``, or None when there is none.
+
+    A Pro rung is skipped where Pro and Flash are one model (a self-hosted endpoint).
+    """
+    current = LADDER_ORDER.index(rung(route))
+    for step in profile.routing.ladder:
+        family, effort = step.split(":")
+        if LADDER_ORDER.index(step) <= current or (family == "pro" and models.pro == models.flash):
+            continue
+        model = models.of(family)
+        reason = f"ladder {rung(route)} -> {step} after {route.model}: {why}"
+        return Route(family, model, True, effort, reason)  # type: ignore[arg-type]
+    return None

@@ -167,9 +167,13 @@ def check_answer(
         index = indexes[view.doc_id]
         extraction = ground_extraction(view, name, value, quote, index, line_hint=hint)
         if not quote_supports_value(quote, view.kind):
+            # Kept out of the verified view, but no reason to ask a stronger model: a short
+            # answer (a party's name) is short on every model.
             extraction = replace(extraction, grounded=False)
             problems.append(f"{name}: quote {quote.strip()!r} is too short to support a value")
-        elif extraction.grounded and not value_consistent(value, quote):
+            extractions.append(extraction)
+            continue
+        if extraction.grounded and not value_consistent(value, quote):
             extraction = replace(extraction, grounded=False)
             problems.append(f"{name}: value {value!r} disagrees with the numbers of its quote")
         if not extraction.grounded:

@@ -27,7 +27,7 @@ from connectors.deepseek import (
     StopRetrying,
     flash_pro_concurrency,
 )
-from connectors.deepseek_protocol import Usage, request_key
+from connectors.deepseek_protocol import Usage, build_body, request_key
 from connectors.simulator import SimulatorConfig, SimulatorHandle, running_simulator
 from nightshift.errors import (
     AttemptDeadlineError,
@@ -596,3 +596,32 @@ async def test_the_key_never_leaks(
 async def _stop_with_the_key(record: AttemptRecord) -> None:
     if record.outcome == "retried":
         raise StopRetrying(f"stopped, and the reason quotes {TEST_API_KEY}")
+
+
+@pytest.mark.anyio
+async def test_a_truncated_answer_is_continued_from_its_prefix(
+    make_client: MakeClient, simulator: SimulatorHandle
+) -> None:
+    question = req("Tell me about the agreement.", model=FLASH, thinking=False)
+    async with make_client() as client:
+        whole = await client.chat(question)
+        cut = await client.chat(replace(question, max_tokens=3))
+        rest = await client.chat(replace(question, prefix=cut.content))
+    assert cut.finish_reason == "length" and 0 < len(cut.content) < len(whole.content)
+    assert rest.finish_reason == "stop"
+    assert cut.content + rest.content == whole.content
+    # The continuation reads the prefix too, and most of its prompt is the cached question.
+    assert rest.usage.prompt_tokens > whole.usage.prompt_tokens
+
+
+@pytest.mark.anyio
+async def test_deepseek_takes_a_prefix_on_its_beta_endpoint_only(
+    simulator: SimulatorHandle,
+) -> None:
+    body = build_body(req(model=FLASH, prefix="Sim"))
+    headers = {"Authorization": f"Bearer {TEST_API_KEY}"}
+    async with httpx.AsyncClient(base_url=simulator.base_url, headers=headers) as http:
+        plain = await http.post("/chat/completions", json=body)
+        beta = await http.post("/beta/chat/completions", json=body)
+    assert plain.status_code == 400 and "beta" in plain.json()["error"]["message"]
+    assert beta.status_code == 200

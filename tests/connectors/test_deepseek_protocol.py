@@ -13,6 +13,7 @@ from connectors.deepseek_protocol import (
     api_error,
     billed_usage,
     build_body,
+    chat_path,
     parse_chat_response,
     parse_usage,
     request_key,
@@ -207,3 +208,18 @@ def test_status_codes_map_onto_the_error_tree(status: int, message: str, expecte
 def test_an_error_body_that_is_not_json_is_quoted() -> None:
     error = api_error(502, b"<html>bad gateway</html>")
     assert type(error) is TransientAPIError and "bad gateway" in str(error)
+
+
+def test_a_prefix_is_continued_on_deepseeks_beta_endpoint_and_by_vllm() -> None:
+    request = req(prefix='{"extractions": [')
+    deepseek = build_body(request, "deepseek")
+    assert deepseek["messages"][-1] == {
+        "role": "assistant", "content": '{"extractions": [', "prefix": True,
+    }  # fmt: skip
+    assert chat_path(request, "deepseek") == "/beta/chat/completions"
+    vllm = build_body(request, "vllm")
+    assert vllm["messages"][-1] == {"role": "assistant", "content": '{"extractions": ['}
+    assert vllm["continue_final_message"] is True and vllm["add_generation_prompt"] is False
+    assert chat_path(request, "vllm") == chat_path(req(), "deepseek") == "/chat/completions"
+    # A continuation is another question: it has its own ledger key.
+    assert request_key(request) != request_key(req())

@@ -20,12 +20,13 @@ from connectors.simulator import SimulatorConfig, SimulatorHandle, running_simul
 from connectors.store import Store
 from nightshift.models import ModelIds
 from nightshift.offpeak import current_window, next_window
-from nightshift.profiles import load_profile
+from nightshift.profiles import Profile, load_profile
 from tasks.costing import worst_period_cost_usd
 from tasks.dispatch import Dispatcher, DispatchRun, client_for, dispatch_batch
 from tasks.gate import Gate
 from tasks.ingest import IngestOptions, ingest_source
 from tasks.ledger import DispatchStats
+from tasks.requests import REASONING_ROOM
 from tasks.review_plan import plan_source
 
 SAMPLE = Path(__file__).resolve().parents[2] / "sample_data"
@@ -44,7 +45,7 @@ def review(
     source: Path,
     simulator: SimulatorHandle,
     *,
-    profile: str = "legal",
+    profile: str | Profile = "legal",
     gate: Gate | None = None,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     run_id: str = "run-1",
@@ -53,7 +54,7 @@ def review(
     scope: str = "simulator",
 ) -> Outcome:
     """Ingest, plan and dispatch as the flow does, without Prefect."""
-    loaded = load_profile(profile)
+    loaded = profile if isinstance(profile, Profile) else load_profile(profile)
     gate = gate or Gate()
     with Store(db) as store:
         local = LocalSource(source)
@@ -87,25 +88,30 @@ def rows(db: Path, sql: str) -> list[tuple]:
         return store.query(sql)
 
 
-def test_invented_quotes_land_ungrounded_and_escalate_to_pro(tmp_path: Path, contracts: Path):
+def test_invented_quotes_climb_the_ladder_to_pro(tmp_path: Path, contracts: Path):
+    # The simulator's Flash invents governing-law quotes at any effort; Pro does not.
     config = SimulatorConfig(invent_quotes=("governing_law",))
     db = tmp_path / "db.duckdb"
     with running_simulator(config) as simulator:
         outcome = review(db, contracts, simulator)
     assert set(outcome.statuses.values()) == {"done"}
-    assert outcome.stats.escalated == len(outcome.statuses)
-    flash = rows(db, "SELECT grounded, count(*) FROM extractions WHERE field = 'governing_law' "
-                     "AND model = 'deepseek-v4-flash' GROUP BY ALL")  # fmt: skip
-    assert flash == [(False, 8)]
+    assert outcome.stats.escalated == 2 * len(outcome.statuses)  # Flash at max, then Pro
+    flash = rows(db, "SELECT reasoning_effort, grounded, count(*) FROM extractions "
+                     "JOIN requests USING (request_key) WHERE field = 'governing_law' AND "
+                     "extractions.model = 'deepseek-v4-flash' GROUP BY ALL ORDER BY 1")  # fmt: skip
+    assert flash == [("high", False, 8), ("max", False, 8)]
     pro = rows(db, "SELECT grounded, count(*) FROM extractions WHERE field = 'governing_law' "
                    "AND model = 'deepseek-v4-pro' GROUP BY ALL")  # fmt: skip
     assert pro == [(True, 8)]
-    escalations = rows(db, "SELECT fields, route_reason, escalated_from IS NOT NULL FROM requests "
-                           "WHERE model = 'deepseek-v4-pro'")  # fmt: skip
-    assert escalations
-    for fields, reason, has_origin in escalations:
-        assert fields == ["governing_law"]
-        assert reason.startswith("escalated from deepseek-v4-flash: ungrounded quotes")
+    climbs = rows(db, "SELECT fields, route_reason, escalated_from IS NOT NULL FROM requests "
+                      "WHERE escalated_from IS NOT NULL OR model = 'deepseek-v4-pro'")  # fmt: skip
+    assert len(climbs) == 2 * len(outcome.statuses)
+    for fields, reason, has_origin in climbs:
+        assert fields == ["governing_law"]  # only the failed field climbs
+        assert reason.startswith((
+            "ladder flash:high -> flash:max after deepseek-v4-flash: ungrounded quotes",
+            "ladder flash:max -> pro:high after deepseek-v4-flash: ungrounded quotes",
+        ))  # fmt: skip
         assert has_origin
     latest = rows(db, "SELECT DISTINCT model FROM latest_extractions WHERE field = 'governing_law'")
     assert latest == [("deepseek-v4-pro",)]
@@ -125,6 +131,42 @@ def test_a_rerun_sends_nothing_already_answered(tmp_path: Path, contracts: Path)
     assert twice == []
 
 
+def test_answers_cut_at_max_tokens_are_continued_and_nothing_is_paid_twice(
+    tmp_path: Path, contracts: Path
+):
+    plain = load_profile("legal").model_copy(update={"thinking": False})
+    with running_simulator() as simulator:
+        review(tmp_path / "whole.duckdb", contracts, simulator, profile=plain)
+    whole_rows = rows(tmp_path / "whole.duckdb", "SELECT max(completion_tokens) FROM requests")
+    longest = whole_rows[0][0]
+    # Room for a bit over half of the longest answer: the long ones are cut once or twice.
+    cut = plain.model_copy(update={"max_tokens": longest // 2 + 20})
+    db = tmp_path / "cut.duckdb"
+    with running_simulator() as simulator:
+        outcome = review(db, contracts, simulator, profile=cut)
+        sent = simulator.stats.requests
+        again = review(db, contracts, simulator, profile=cut, run_id="run-2", force=True)
+        assert simulator.stats.requests == sent  # the rerun reuses every piece of every answer
+    assert set(outcome.statuses.values()) == {"done"} and outcome.stats.continued > 0
+    assert outcome.stats.escalated == 0 and again.stats.sent == 0
+    # The ledger: each continuation names the cut answer it continues, from where it stopped.
+    chain = rows(db, "SELECT c.request_key, p.finish_reason, c.prompt_tokens > p.prompt_tokens "
+                     "FROM requests c JOIN requests p ON p.request_key = c.continues "
+                     "WHERE c.run_id = 'run-1' AND p.run_id = 'run-1'")  # fmt: skip
+    assert len(chain) == outcome.stats.continued
+    assert {(finish, longer) for _key, finish, longer in chain} == {("length", True)}
+    paid_twice = rows(db, "SELECT request_key FROM requests WHERE status = 'ok' GROUP BY 1 "
+                          "HAVING count(*) > 1")  # fmt: skip
+    assert paid_twice == []
+    # Every field lands as it does from uncut answers, none split off, none left unanswered.
+    landed = "SELECT doc_id, field, quote, grounded FROM extractions WHERE run_id = 'run-1' "
+    assert rows(db, landed + "ORDER BY ALL") == rows(
+        tmp_path / "whole.duckdb", landed + "ORDER BY ALL"
+    )
+    states = "SELECT doc_id, field, state FROM latest_field_states ORDER BY ALL"
+    assert rows(db, states) == rows(tmp_path / "whole.duckdb", states)
+
+
 def test_reviewed_documents_are_skipped_unless_forced(tmp_path: Path, contracts: Path):
     db = tmp_path / "db.duckdb"
     with running_simulator() as simulator:
@@ -136,7 +178,8 @@ def test_reviewed_documents_are_skipped_unless_forced(tmp_path: Path, contracts:
 def test_budget_stops_dispatch_before_the_cap(tmp_path: Path, contracts: Path):
     db = tmp_path / "db.duckdb"
     at = datetime.now(UTC)
-    first_item_worst = worst_period_cost_usd("deepseek-v4-flash", 20_000, 16_384, at)
+    max_tokens = 16_384 + REASONING_ROOM["high"]  # the answer's room and room to think
+    first_item_worst = worst_period_cost_usd("deepseek-v4-flash", 20_000, max_tokens, at)
     # Room for one request's reservation (priced at peak, the worst period), not for a second
     # one on top of what the first really cost.
     cap = first_item_worst * 1.1

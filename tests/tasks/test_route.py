@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from nightshift.models import DocKind
-from nightshift.profiles import Profile, load_profile
+from nightshift.profiles import Profile, RoutingPolicy, load_profile
 from tasks.plan import Slice, WorkItem
 from tasks.route import ModelIds, escalate, route_item
 
@@ -65,18 +65,39 @@ def test_reasoning_effort_is_part_of_the_route(thinking, effort, expected):
     assert (route.thinking, route.reasoning_effort) == expected
 
 
-def test_escalation_goes_from_flash_to_pro_once():
+def test_the_ladder_climbs_flash_at_max_effort_then_pro_then_stops():
     flash = route_item(item(1_000), LEGAL, MODELS)
-    pro = escalate(flash, LEGAL, MODELS, "ungrounded quotes for governing_law")
-    assert pro is not None and pro.family == "pro" and pro.model == MODELS.pro
-    assert pro.reason == f"escalated from {MODELS.flash}: ungrounded quotes for governing_law"
-    assert escalate(pro, LEGAL, MODELS, "again") is None
+    harder = escalate(flash, LEGAL, MODELS, "ungrounded quotes for governing_law")
+    assert harder is not None
+    assert (harder.model, harder.thinking, harder.reasoning_effort) == (MODELS.flash, True, "max")
+    assert harder.reason == (
+        f"ladder flash:high -> flash:max after {MODELS.flash}: ungrounded quotes for governing_law"
+    )
+    pro = escalate(harder, LEGAL, MODELS, "again")
+    assert pro is not None and (pro.model, pro.reasoning_effort) == (MODELS.pro, "high")
+    assert escalate(pro, LEGAL, MODELS, "and again") is None
 
 
-def test_no_escalation_when_the_profile_disables_it():
-    quiet = with_routing(LEGAL, escalate=False)
+def test_the_ladder_never_steps_down_and_skips_pro_on_a_one_model_endpoint():
+    routed_to_pro = route_item(item(10**6), LEGAL, MODELS)
+    assert routed_to_pro.family == "pro"
+    assert escalate(routed_to_pro, LEGAL, MODELS, "invalid JSON") is None  # not to flash:max
+    one_model = ModelIds(flash="served", pro="served")
+    flash = route_item(item(1_000), LEGAL, one_model)
+    harder = escalate(flash, LEGAL, one_model, "invalid JSON")
+    assert harder is not None and harder.reasoning_effort == "max"
+    assert escalate(harder, LEGAL, one_model, "again") is None
+
+
+def test_no_escalation_when_the_profile_has_no_ladder():
+    quiet = with_routing(LEGAL, ladder=())
     flash = route_item(item(1_000), quiet, MODELS)
     assert escalate(flash, quiet, MODELS, "invalid JSON") is None
+
+
+def test_a_ladder_must_climb():
+    with pytest.raises(ValueError, match="must climb"):
+        RoutingPolicy(ladder=("pro:high", "flash:max"))
 
 
 def test_model_ids_are_configurable():

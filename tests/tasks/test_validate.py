@@ -149,12 +149,13 @@ def test_braces_in_surrounding_prose_do_not_hide_the_object():
 
 
 @pytest.mark.parametrize("quote", ["the", "Section", "of it", "  of  "])
-def test_a_quote_too_short_to_support_a_value_is_not_grounded(quote):
+def test_a_quote_too_short_to_support_a_value_is_not_grounded_nor_escalated(quote):
     answer = {"extractions": [{"doc_id": "d1", "field": "governing_law", "value": "Delaware",
                                "quote": quote}]}  # fmt: skip
     result = check(json.dumps(answer))
     assert [e.grounded for e in result.extractions] == [False]
-    assert result.ungrounded_fields == {"governing_law"}
+    # A stronger model would quote a short answer just as short: no reason to climb.
+    assert result.ungrounded_fields == frozenset()
     assert "too short" in result.problems[0]
 
 
