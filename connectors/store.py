@@ -268,6 +268,30 @@ class Store:
             [utc_now(), status, reason, json.dumps(totals) if totals else None, run_id],
         )
 
+    def record_plan(
+        self, run_id: str, cost_usd: float, prompt_tokens: int, cache_hits: int, output: int
+    ) -> None:
+        """What the run's plan predicted, for the summary's planned-versus-settled line."""
+        self.con.execute(
+            "UPDATE runs SET planned_cost_usd = ?, planned_prompt_tokens = ?, "
+            "planned_cache_hit_tokens = ?, planned_output_tokens = ? WHERE run_id = ?",
+            [cost_usd, prompt_tokens, cache_hits, output, run_id],
+        )
+
+    def output_per_document_field(self, profile: str, backend: str) -> tuple[float, int]:
+        """Output tokens (reasoning included) that answers of ``profile`` from ``backend`` took
+        per document and field asked, and how many answers that is from. A continuation adds
+        to the answer it continues, not to the questions asked."""
+        row = self.query(
+            "SELECT sum(r.completion_tokens)::DOUBLE / nullif(sum(CASE WHEN r.continues IS NULL "
+            "THEN len(r.doc_ids) * len(r.fields) ELSE 0 END), 0), "
+            "count(*) FILTER (WHERE r.continues IS NULL) "
+            "FROM requests r JOIN work_items w USING (run_id, work_item_id) "
+            "WHERE r.status = 'ok' AND r.backend = ? AND w.profile = ?",
+            [backend, profile],
+        )[0]
+        return (row[0] or 0.0), row[1]
+
     def run_totals(self, run_id: str) -> dict[str, Any]:
         """The numbers of one review run (documents, items, requests, tokens, cost, ...)."""
         return self.query_dicts(sql_text("run_summary.sql"), {"run_id": run_id})[0]

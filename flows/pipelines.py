@@ -34,7 +34,7 @@ from tasks.gate import Gate
 from tasks.ingest import IngestOptions, IngestSummary
 from tasks.land import Landing
 from tasks.pdf_pool import PdfLimits
-from tasks.price import PlanReport
+from tasks.price import PlanReport, calibrated
 from tasks.report import RunSummary
 from tasks.review_plan import ReviewPlan
 from tasks.stages import PLAIN_STAGES, Stages
@@ -125,6 +125,11 @@ class ReviewRun:
         # Read once: for the oracle it hashes the labels file.
         return scope_for(self.options.backend, self.settings, self.options.simulator)
 
+    def pricing_profile(self) -> Profile:
+        """The profile with its answer size learned from this backend's earlier answers."""
+        observed = self.store.output_per_document_field(self.profile.name, self.scope)
+        return calibrated(self.profile, *observed)
+
     def ingest_and_plan(self) -> ReviewPlan:
         self.stages.ingest(self.source, self.store, ingest_options(self.settings), self.run_id)
         models = models_for(self.options.backend, self.settings)
@@ -149,7 +154,7 @@ def review_pipeline(
         with Store.scratch_copy(db_path) as store:
             run = ReviewRun(store, run_id, source, profile, options, settings, stages, clock)
             plan = run.ingest_and_plan()
-            report = stages.price(plan, profile, clock())
+            report = stages.price(plan, run.pricing_profile(), clock())
             return ReviewResult(run_id, RunStatus.PLANNED, "none (plan only)", plan=report,
                                 skipped=plan.skipped)  # fmt: skip
     with Store(db_path) as store:
@@ -173,6 +178,11 @@ def _review(run: ReviewRun) -> ReviewResult:
     plan = run.ingest_and_plan()
     options, settings = run.options, run.settings
     landing = Landing(run.store, run.run_id, run.profile, run.scope, run.clock)
+    if plan.items:
+        started = run.clock()
+        priced = run.stages.price(plan, run.pricing_profile(), started)
+        run.store.record_plan(run.run_id, priced.usd_at(started), priced.prompt_tokens,
+                              priced.predicted_cache_hit_tokens, priced.expected_output_tokens)  # fmt: skip
     for item, why in plan.rejected:
         landing.work_items([item], WorkItemStatus.FAILED, f"cannot be planned: {why}")
     if not plan.items:  # nothing new: no backend needed, nothing sent

@@ -323,8 +323,9 @@ def print_review(result: ReviewResult) -> None:
     print_table(f"review {result.run_id}: {result.status}", SUMMARY_COLUMNS,
                 [summary.totals_row()])  # fmt: skip
     print_table("requests by model", BY_MODEL_COLUMNS, summary.by_model_rows())
-    if (savings := summary.savings_line()) is not None:
-        console.print(savings)
+    for line in (summary.planned_line(), summary.savings_line()):
+        if line is not None:
+            console.print(line)
     if result.skipped:
         console.print(f"{result.skipped} documents already reviewed earlier were skipped.")
     if summary.status_reason:

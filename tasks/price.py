@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from nightshift.offpeak import OFF_PEAK
+from nightshift.offpeak import OFF_PEAK, is_off_peak
 from nightshift.pricing import cost_usd, default_price_book, quote_usd
 from nightshift.profiles import Profile
 from nightshift.selfhosted_cost import NodeSpec, estimate_run
@@ -50,6 +50,10 @@ class PlanReport:
     @property
     def floor_ratio(self) -> float:
         return self.off_peak_usd / self.floor_off_peak_usd if self.floor_off_peak_usd else 0.0
+
+    def usd_at(self, at: datetime) -> float:
+        """The plan's cost in the price period in force at ``at`` (off-peak or peak)."""
+        return self.off_peak_usd if is_off_peak(at) else self.peak_usd
 
     @property
     def cache_hit_share(self) -> float:
@@ -107,6 +111,19 @@ def alternative_rows(report: PlanReport) -> list[list[str]]:
         [row["model"], row["family"], f"{row['off_peak_usd']:.4f}", f"{row['peak_usd']:.4f}"]
         for row in report.alternatives
     ]
+
+
+MIN_ANSWERS_TO_CALIBRATE = 1  # one night of answers beats a guess
+
+
+def calibrated(profile: Profile, per_document_field: float, answers: int) -> Profile:
+    """``profile`` with its expected answer size learned from the ledger: output tokens
+    (reasoning included) per document and field that earlier answers from the same backend
+    took. Pricing only: packing keeps the profile's own figure, so plans stay stable."""
+    if answers < MIN_ANSWERS_TO_CALIBRATE or per_document_field <= 0:
+        return profile
+    per_document = max(1, round(per_document_field * len(profile.fields)))
+    return profile.model_copy(update={"output_tokens_per_document": per_document})
 
 
 def price_plan(plan: ReviewPlan, profile: Profile, at: datetime) -> PlanReport:

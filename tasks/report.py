@@ -74,14 +74,34 @@ class RunSummary:
             f"${t['all_pro_cost_usd'] - t['cost_usd']:.4f} versus sending everything to Pro."
         )
 
+    def planned_line(self) -> str | None:
+        """What the plan predicted next to what the run settled, cost and cache hits."""
+        t = self.totals
+        planned = t.get("planned_cost_usd")
+        if planned is None or not t["requests"]:
+            return None
+        settled = t["cost_usd"]
+        off = f" ({settled / planned - 1:+.1%})" if planned else ""
+        predicted = (
+            t["planned_cache_hit_tokens"] / t["planned_prompt_tokens"]
+            if t.get("planned_prompt_tokens")
+            else 0.0
+        )
+        actual = t["cache_hit_tokens"] / t["prompt_tokens"] if t["prompt_tokens"] else 0.0
+        return (
+            f"Planned ${planned:.4f}, settled ${settled:.4f}{off}; cache-hit share planned "
+            f"{predicted:.1%}, actual {actual:.1%}."
+        )
+
     def markdown(self) -> str:
         lines = [f"# nightshift review `{self.run_id}`: {self.status}", ""]
         lines += [f"Backend: {self.backend}"]
         if self.status_reason:
             lines += ["", f"Reason: {self.status_reason}"]
         lines += ["", *_markdown_table(SUMMARY_COLUMNS, [self.totals_row()])]
-        if (savings := self.savings_line()) is not None:
-            lines += ["", savings]
+        for line in (self.planned_line(), self.savings_line()):
+            if line is not None:
+                lines += ["", line]
         lines += ["", *_markdown_table(BY_MODEL_COLUMNS, self.by_model_rows(), label_first=True)]
         return "\n".join(lines)
 

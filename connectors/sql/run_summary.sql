@@ -19,4 +19,8 @@ SELECT
     (SELECT count(DISTINCT request_key) FROM requests
         WHERE run_id = $run_id AND escalated_from IS NOT NULL) AS escalations,
     (SELECT count(*) FROM extractions WHERE run_id = $run_id) AS extractions,
-    (SELECT count(*) FROM extractions WHERE run_id = $run_id AND grounded) AS grounded
+    (SELECT count(*) FROM extractions WHERE run_id = $run_id AND grounded) AS grounded,
+    (SELECT planned_cost_usd FROM runs WHERE run_id = $run_id) AS planned_cost_usd,
+    (SELECT planned_prompt_tokens FROM runs WHERE run_id = $run_id) AS planned_prompt_tokens,
+    (SELECT planned_cache_hit_tokens FROM runs WHERE run_id = $run_id)
+        AS planned_cache_hit_tokens
