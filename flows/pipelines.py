@@ -181,8 +181,10 @@ def _review(run: ReviewRun) -> ReviewResult:
     if plan.items:
         started = run.clock()
         priced = run.stages.price(plan, run.pricing_profile(), started)
-        run.store.record_plan(run.run_id, priced.usd_at(started), priced.prompt_tokens,
-                              priced.predicted_cache_hit_tokens, priced.expected_output_tokens)  # fmt: skip
+        run.store.record_plan(
+            run.run_id, priced.usd_at(started), priced.prompt_tokens,
+            priced.predicted_cache_hit_tokens, priced.expected_output_tokens,
+        )  # fmt: skip
     for item, why in plan.rejected:
         landing.work_items([item], WorkItemStatus.FAILED, f"cannot be planned: {why}")
     if not plan.items:  # nothing new: no backend needed, nothing sent
