@@ -354,6 +354,22 @@ class Store:
         )
         return int(rows[0][0])
 
+    # -- families -----------------------------------------------------------------------
+
+    def source_documents(self, source: str) -> list[dict[str, Any]]:
+        """doc_id and relpath of every parsed document of ``source`` as it is now."""
+        return self.query_dicts(
+            "SELECT DISTINCT doc_id, relpath FROM current_documents "
+            "WHERE source = ? AND status = 'ok' AND doc_id IS NOT NULL ORDER BY relpath",
+            [source],
+        )
+
+    def current_families(self, source: str) -> list[dict[str, Any]]:
+        """The family recorded last for each document of ``source``."""
+        return self.query_dicts(
+            "SELECT * FROM current_document_families WHERE source = ?", [source]
+        )
+
     # -- evaluation ---------------------------------------------------------------------
 
     def extractions_of_run(self, run_id: str) -> list[dict[str, Any]]:
