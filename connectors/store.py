@@ -370,6 +370,17 @@ class Store:
             "SELECT * FROM current_document_families WHERE source = ?", [source]
         )
 
+    def clause_matrix_cells(self, profile: str, run_id: str | None) -> list[dict[str, Any]]:
+        """The view ``clause_matrix`` of ``profile``: the families ``run_id`` planned, or all."""
+        return self.query_dicts(sql_text("clause_matrix_of.sql"),
+                                {"profile": profile, "run_id": run_id})  # fmt: skip
+
+    def review_run_profile(self, run_id: str) -> str | None:
+        """The profile a review run used (None: no such review run)."""
+        rows = self.query("SELECT profile FROM runs WHERE run_id = ? AND kind = 'review'",
+                          [run_id])  # fmt: skip
+        return rows[0][0] if rows else None
+
     # -- evaluation ---------------------------------------------------------------------
 
     def extractions_of_run(self, run_id: str) -> list[dict[str, Any]]:

@@ -38,9 +38,9 @@ class FamilyMember:
 
 def role_of(relpath: str) -> tuple[Role, int | None]:
     """A document's role in its family, and its number, from its file name."""
-    stem = PurePosixPath(relpath).stem
-    match = ATTACHMENT_SUFFIX.search(stem)
-    if match is None or match.start() == 0:
+    # The space lets a name that is only a suffix ("amendment-no-1.pdf") match as one.
+    match = ATTACHMENT_SUFFIX.search(" " + PurePosixPath(relpath).stem)
+    if match is None:
         return "master", None
     kind = match.group(1).lower()
     number = re.search(r"([0-9]+|[a-z])\)?$", match.group(0).lower()) if match.group(2) else None
@@ -63,10 +63,7 @@ def assign_families(relpaths: Iterable[str]) -> dict[str, FamilyMember]:
         for relpath, (role, ordinal) in roles.items():
             # A folder of one contract is its family ("harrowgate-bellwether/"), whatever its
             # attachments are named; elsewhere the stem decides.
-            if folder != "." and masters <= 1:
-                family_id = folder + "/"
-            else:
-                family_id = stem_key(relpath)
+            family_id = folder + "/" if folder != "." and masters <= 1 else stem_key(relpath)
             families[relpath] = FamilyMember(family_id, role, ordinal)
     return families
 
@@ -106,7 +103,9 @@ def with_family_context(
     (rows of the same shape): an amendment that arrives on a later night is reviewed with its
     master and earlier amendments, not alone."""
     families = assign_families(row["relpath"] for row in source_documents)
-    wanted = {families[row["relpath"]].family_id for row in candidates if row["relpath"] in families}
+    wanted = {
+        families[row["relpath"]].family_id for row in candidates if row["relpath"] in families
+    }
     chosen = {row["doc_id"] for row in candidates}
     context = [
         row

@@ -162,7 +162,8 @@ _MONTHS = (
 _DATE = re.compile(
     r"\b(?:\d{4}-\d{1,2}-\d{1,2}"  # 2027-03-31
     rf"|{_MONTHS}\s+\d{{1,2}}(?:st|nd|rd|th)?,?\s+\d{{4}}"  # March 31, 2027
-    rf"|\d{{1,2}}(?:st|nd|rd|th)?\s+(?:day\s+of\s+)?{_MONTHS},?\s+\d{{4}}"  # 31st (day of) March 2027
+    # 31st (day of) March 2027
+    rf"|\d{{1,2}}(?:st|nd|rd|th)?\s+(?:day\s+of\s+)?{_MONTHS},?\s+\d{{4}}"
     r"|\d{1,2}/\d{1,2}/\d{4})\b",  # 03/31/2027 (month first, as US contracts write it)
     re.IGNORECASE,
 )
