@@ -378,6 +378,33 @@ class Store:
         )
         return int(rows[0][0])
 
+    # -- families -----------------------------------------------------------------------
+
+    def source_documents(self, source: str) -> list[dict[str, Any]]:
+        """doc_id and relpath of every parsed document of ``source`` as it is now."""
+        return self.query_dicts(
+            "SELECT DISTINCT doc_id, relpath FROM current_documents "
+            "WHERE source = ? AND status = 'ok' AND doc_id IS NOT NULL ORDER BY relpath",
+            [source],
+        )
+
+    def current_families(self, source: str) -> list[dict[str, Any]]:
+        """The family recorded last for each document of ``source``."""
+        return self.query_dicts(
+            "SELECT * FROM current_document_families WHERE source = ?", [source]
+        )
+
+    def clause_matrix_cells(self, profile: str, run_id: str | None) -> list[dict[str, Any]]:
+        """The view ``clause_matrix`` of ``profile``: the families ``run_id`` planned, or all."""
+        return self.query_dicts(sql_text("clause_matrix_of.sql"),
+                                {"profile": profile, "run_id": run_id})  # fmt: skip
+
+    def review_run_profile(self, run_id: str) -> str | None:
+        """The profile a review run used (None: no such review run)."""
+        rows = self.query("SELECT profile FROM runs WHERE run_id = ? AND kind = 'review'",
+                          [run_id])  # fmt: skip
+        return rows[0][0] if rows else None
+
     # -- evaluation ---------------------------------------------------------------------
 
     def extractions_of_run(self, run_id: str) -> list[dict[str, Any]]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, ClassVar, Union
 
 import pyarrow as pa
@@ -22,6 +22,7 @@ _SCALARS: dict[object, pa.DataType] = {
     float: pa.float64(),
     bool: pa.bool_(),
     datetime: pa.timestamp("us", tz="UTC"),
+    date: pa.date32(),
 }
 
 
@@ -169,6 +170,18 @@ class ExtractionRow(Row):
     created_at: datetime
     backend: str | None
     match_score: float | None = None
+    # The value read as its field's type (tasks/typed_values.py); status 'invalid' flags a value
+    # that could not be, with the reason.
+    value_type: str | None = None
+    value_status: str | None = None
+    value_reason: str | None = None
+    value_text: str | None = None
+    value_date: date | None = None
+    value_days: int | None = None
+    value_amount: float | None = None
+    value_currency: str | None = None
+    value_bool: bool | None = None
+    value_list: list[str] | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -233,6 +246,20 @@ def to_arrow(rows: typing.Sequence[Row]) -> pa.Table:
 
 
 @dataclasses.dataclass(frozen=True)
+class FamilyRow(Row):
+    """A document's place in its contract family (master, amendment, attachment)."""
+
+    TABLE: ClassVar[str] = "document_families"
+    doc_id: str
+    source: str
+    relpath: str
+    family_id: str
+    role: str
+    ordinal: int | None  # the amendment's or attachment's number, where its name gives one
+    created_at: datetime
+
+
+@dataclasses.dataclass(frozen=True)
 class FindingRunRow(Row):
     """A review run whose findings were classified, and the run they were compared with."""
 
@@ -276,5 +303,5 @@ class SuppressionRow(Row):
 
 TABLE_ROWS: tuple[type[Row], ...] = (
     RunRow, DocumentRow, DocumentTextRow, RequestRow, WorkItemRow, ExtractionRow, ReviewRow,
-    FieldStateRow, FindingRunRow, FindingRow, SuppressionRow,
+    FieldStateRow, FindingRunRow, FindingRow, SuppressionRow, FamilyRow,
 )  # fmt: skip

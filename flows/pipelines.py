@@ -29,6 +29,7 @@ from nightshift.options import ReviewOptions
 from nightshift.profiles import Profile, load_profile
 from nightshift.settings import Settings
 from tasks.dispatch import DispatchRun
+from tasks.families import land_families
 from tasks.findings import track_findings
 from tasks.gate import Gate
 from tasks.ingest import IngestOptions, IngestSummary
@@ -176,6 +177,8 @@ def review_pipeline(
 
 def _review(run: ReviewRun) -> ReviewResult:
     plan = run.ingest_and_plan()
+    if run.profile.task == "extraction":  # contracts: who amends whom, for the clause matrix
+        land_families(run.store, run.source.uri, run.clock())
     options, settings = run.options, run.settings
     landing = Landing(run.store, run.run_id, run.profile, run.scope, run.clock)
     if plan.items:

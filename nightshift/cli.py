@@ -561,6 +561,48 @@ def export(
 
 
 @app.command()
+def matrix(
+    profile: Annotated[
+        str, typer.Option(help="The profile whose fields are the columns")
+    ] = "legal",
+    run: Annotated[str | None, typer.Option(help="Only the contracts of this review run")] = None,
+    format: Annotated[str, typer.Option(help="table, csv or xlsx")] = "table",
+    out: Annotated[Path | None, typer.Option(help="csv / xlsx: the file to write")] = None,
+    db: DbOption = None,
+) -> None:
+    """The clause matrix: a row per contract family, a column per field (value in force, state)."""
+    if format not in ("table", "csv", "xlsx"):
+        raise fail(f"unknown format {format!r}: choose table, csv or xlsx", 2)
+    if format != "table" and out is None:
+        raise fail(f"--format {format} needs --out FILE", 2)
+    from connectors.store import Store
+    from tasks.matrix import ClauseMatrix, clause_matrix, write_csv
+
+    path = existing_database(db)
+
+    def read() -> ClauseMatrix:
+        with Store(path) as store:
+            return clause_matrix(store, profile, run)
+
+    found = run_guarded(read)
+    if format == "table":
+        print_table(
+            f"clause matrix: {found.profile}" + (f", run {run}" if run else ""),
+            ["field", *(row.label for row in found.rows)],
+            [[field, *(row.cell(field).display for row in found.rows)] for field in found.columns],
+        )
+        return
+    target = Path(str(out))
+    if format == "csv":
+        run_guarded(lambda: write_csv(found, target))
+    else:
+        from tasks.matrix_xlsx import write_xlsx
+
+        run_guarded(lambda: write_xlsx(found, target))
+    console.print(f"{len(found.rows)} contracts x {len(found.columns)} fields written to {target}")
+
+
+@app.command()
 def suppress(
     fingerprint: Annotated[str, typer.Argument(help="The finding's fingerprint")],
     reason: Annotated[str, typer.Option(help="Why the finding is accepted")],

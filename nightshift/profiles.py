@@ -18,6 +18,9 @@ from nightshift.errors import ConfigError
 
 BUILTIN_DIR = files("nightshift").joinpath("data", "profiles")
 
+# What a field's answer is; values land normalised to it (``tasks/typed_values.py``).
+FieldType = Literal["date", "duration", "money", "party_list", "yes_no", "jurisdiction", "text"]
+
 
 class FieldSpec(BaseModel):
     """One thing to extract: a clause category (legal) or a finding kind (codebase)."""
@@ -29,6 +32,9 @@ class FieldSpec(BaseModel):
     hints: tuple[str, ...] = ()
     severity: Literal["critical", "high", "medium", "low"] | None = None
     cwe: str | None = None
+    # What the answer is, so it lands typed (``tasks/typed_values.py``): "notice period under
+    # 60 days" becomes a WHERE clause on ``value_days``.
+    type: FieldType = "text"
 
 
 # A rung of the reasoning ladder: a model family and a reasoning effort, weakest first.

@@ -20,6 +20,7 @@ from nightshift.profiles import Profile
 from tasks.costing import AttemptCost
 from tasks.plan import WorkItem
 from tasks.requests import PlannedRequest
+from tasks.typed_values import typed_value, value_columns
 from tasks.validate import AnswerCheck, Extraction
 
 
@@ -131,6 +132,7 @@ class Landing:
     def _extraction_row(
         self, planned: PlannedRequest, e: Extraction, now: datetime
     ) -> ExtractionRow:
+        spec = self.profile.field(e.field)
         return ExtractionRow(
             run_id=self.run_id, doc_id=e.doc_id, request_key=planned.key,
             work_item_id=planned.item.item_id, profile=self.profile.name,
@@ -140,6 +142,7 @@ class Landing:
             line=e.line, grounded=e.grounded, match=e.match, window=e.window,
             model=planned.route.model, created_at=now, backend=self.scope,
             match_score=e.score if e.grounded else None,
+            **value_columns(typed_value(spec.type if spec else "text", e.value)),
         )  # fmt: skip
 
     def work_items(

@@ -18,6 +18,7 @@ from connectors.store import Store
 from nightshift.models import DocKind, ModelIds
 from nightshift.profiles import Profile
 from nightshift.tokenizer import load_tokenizer
+from tasks.families import with_family_context
 from tasks.ground import GroundingIndex
 from tasks.plan import Budget, PlanDocument, Slice, WorkItem, plan_work, single_item
 from tasks.prompt import DocumentView, fixed_prompt_tokens
@@ -81,11 +82,29 @@ def load_plan_inputs(
     ``backend_scope`` (all of them with ``force``), their texts and the pending work."""
     candidates = store.review_candidates(source, profile.name, profile.version, force,
                                          backend_scope)  # fmt: skip
+    candidates = _with_reviewed_family(store, source, profile, force, backend_scope, candidates)
     texts = store.load_texts(row["doc_id"] for row in candidates)
     pending = store.pending_work_items(profile.name, profile.version)
     reviewed = 0 if force else store.count_ok_documents(source) - len(candidates)
     return PlanInputs(candidates, texts, frozenset(row["work_item_id"] for row in pending),
                       reviewed)  # fmt: skip
+
+
+def _with_reviewed_family(
+    store: Store,
+    source: str,
+    profile: Profile,
+    force: bool,
+    backend_scope: str,
+    candidates: list[dict[str, Any]],
+) -> list[dict[str, Any]]:
+    """A new amendment or exhibit is reviewed with the members of its contract family already
+    reviewed (``tasks/families.py``), so the model reads it as amending its master."""
+    if profile.task != "extraction" or force or not candidates:
+        return candidates
+    everything = store.review_candidates(source, profile.name, profile.version, True,
+                                         backend_scope)  # fmt: skip
+    return with_family_context(candidates, everything)
 
 
 def plan_review(inputs: PlanInputs, profile: Profile, models: ModelIds) -> ReviewPlan:

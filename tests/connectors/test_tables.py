@@ -17,6 +17,7 @@ DUCKDB_TYPES = {
     "double": {"DOUBLE"},
     "bool": {"BOOLEAN"},
     "timestamp[us, tz=UTC]": {"TIMESTAMP WITH TIME ZONE"},
+    "date32[day]": {"DATE"},
     "list<item: string>": {"VARCHAR[]"},
     "list<item: int64>": {"INTEGER[]", "BIGINT[]"},
 }
