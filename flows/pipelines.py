@@ -70,6 +70,7 @@ def ingest_options(settings: Settings) -> IngestOptions:
             max_pages=settings.pdf_max_pages,
         ),
         workers=settings.workers,
+        fetch_workers=settings.fetch_workers,
     )
 
 
