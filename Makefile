@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 CHECKOV_VENV ?= .venv-checkov
 DB ?= demo.duckdb
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench clean system-deps
 
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,9 +28,17 @@ lint: $(BIN)/.installed
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+# PostgreSQL for the tests of Prefect's production setting (a server on PostgreSQL); installed
+# only when missing, with sudo only when not root.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+system-deps:
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
+		{ $(SUDO) apt-get update -q && \
+		  $(SUDO) apt-get install -y --no-install-recommends postgresql; }
+
 # Two workers that steal work from each other: the suite waits on servers and subprocesses as much
 # as it computes (three workers measured slower on two cores).
-test: $(BIN)/.installed $(CHECKOV_VENV)/.installed lint
+test: system-deps $(BIN)/.installed $(CHECKOV_VENV)/.installed lint
 	$(BIN)/pytest -n 2 --dist worksteal
 
 bench: $(BIN)/.installed

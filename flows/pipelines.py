@@ -38,6 +38,7 @@ from tasks.pdf_pool import PdfLimits
 from tasks.price import PlanReport, calibrated
 from tasks.report import RunSummary
 from tasks.review_plan import ReviewPlan
+from tasks.shard import ShardedSource
 from tasks.stages import PLAIN_STAGES, Stages
 
 BATCH_ITEMS = 50  # work items per dispatch stage call (one Prefect task run in a flow)
@@ -71,6 +72,7 @@ def ingest_options(settings: Settings) -> IngestOptions:
             max_pages=settings.pdf_max_pages,
         ),
         workers=settings.workers,
+        fetch_workers=settings.fetch_workers,
     )
 
 
@@ -149,6 +151,8 @@ def review_pipeline(
     db_path = Path(options.db) if options.db else settings.db_path
     source = open_source(options.source, options.include, options.exclude,
                          s3_endpoint_url=settings.s3_endpoint_url)  # fmt: skip
+    if options.shard_count > 1:  # one shard of a night spread over workers (flows/night.py)
+        source = ShardedSource(source, options.shard_index, options.shard_count)
     run_id = f"review-{flow_run_id or uuid.uuid4().hex[:12]}"
     if options.plan_only:
         # A plan ingests and plans in a scratch copy: the database is never written or locked.

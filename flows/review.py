@@ -37,12 +37,15 @@ def review_corpus(
     include: tuple[str, ...] = (),
     exclude: tuple[str, ...] = (),
     simulator: dict[str, Any] | None = None,
+    shard_index: int = 0,
+    shard_count: int = 1,
 ) -> ReviewResult:
     """Review ``source`` with ``profile`` into the DuckDB file ``db`` (see ``ReviewOptions``)."""
     options = ReviewOptions(
         source=source, profile=profile, db=db, budget_usd=budget_usd, plan_only=plan_only,
         force=force, backend=backend, off_peak_only=off_peak_only, allow_peak=allow_peak,
         deadline=deadline, include=include, exclude=exclude, simulator=simulator or {},
+        shard_index=shard_index, shard_count=shard_count,
     )  # fmt: skip
     return run_options(options)
 

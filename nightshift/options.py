@@ -42,6 +42,10 @@ class ReviewOptions(BaseModel):
     simulator: dict[str, Any] = Field(
         default_factory=dict, description="Simulator settings (tests and demos only)"
     )
+    shard_index: int = Field(0, ge=0, description="With shard_count: which shard to review")
+    shard_count: int = Field(
+        1, ge=1, description="Review only one of this many shards (families kept whole)"
+    )
 
     @field_validator("budget_usd")
     @classmethod

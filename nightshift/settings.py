@@ -30,6 +30,8 @@ DEFAULT_PDF_MEMORY_MB = 2048
 # per-page clock.
 DEFAULT_PDF_MAX_PAGES = 20_000
 
+DEFAULT_FETCH_WORKERS = 16
+
 PdfEngine = Literal["pypdf", "pdfium"]
 
 
@@ -50,6 +52,9 @@ class Settings(BaseSettings):
     pdf_memory_mb: int = DEFAULT_PDF_MEMORY_MB
     pdf_max_pages: int = Field(DEFAULT_PDF_MAX_PAGES, gt=0)
     workers: int = Field(default_factory=lambda: os.cpu_count() or 1)
+    # Objects downloaded (and hashed) at once during ingest: S3 spends most of a small object's
+    # time on the round trip, so several in flight keep it busy (bench/bench_s3_ingest.py).
+    fetch_workers: int = Field(DEFAULT_FETCH_WORKERS, ge=1)
 
     deepseek_api_key: SecretStr | None = Field(
         None, validation_alias=AliasChoices("DEEPSEEK_API_KEY", "deepseek_api_key")

@@ -26,7 +26,6 @@ import os
 import stat
 from collections import Counter
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -34,11 +33,12 @@ from typing import Any
 import pyarrow as pa
 
 from connectors.paths import SkipRules, kind_of
-from connectors.sources import Source
+from connectors.sources import Fetched, Source, fetch_ahead
 from connectors.store import Store, utc_now
 from connectors.tables import DocumentRow, DocumentTextRow
 from nightshift.errors import ObjectFetchError, StorageError
 from nightshift.models import DocKind, DocStatus, DocumentRef, ParsedDocument
+from nightshift.settings import DEFAULT_FETCH_WORKERS
 from tasks.count import count_documents
 from tasks.parse import parse_text_bytes
 from tasks.pdf_pool import PdfLimits, PdfParserPool
@@ -57,6 +57,7 @@ class IngestOptions:
     pdf_passwords: tuple[str, ...] = ("",)
     pdf_limits: PdfLimits = field(default_factory=PdfLimits)
     workers: int = 2
+    fetch_workers: int = DEFAULT_FETCH_WORKERS  # downloads at once (connectors.sources.fetch_ahead)
 
 
 @dataclass(frozen=True)
@@ -187,7 +188,8 @@ class _Ingest:
         self.pending: list[ParsedDocument] = []  # parsed, waiting for counts and landing
         self.rows: list[dict[str, Any]] = []  # rows ready to land as they are
         self.touched: list[dict[str, Any]] = []
-        self.in_pool: dict[str, tuple[ParsedDocument, ExitStack]] = {}
+        self.in_pool: dict[str, tuple[ParsedDocument, Fetched[FileRead]]] = {}
+        self.seen_rows: dict[str, list[dict[str, Any]]] = {}  # of refs being fetched, by uri
         self.files_seen = 0
         self.skips = skip_rules_of(source)
 
@@ -199,23 +201,41 @@ class _Ingest:
             self.options.pdf_limits,
         ) as pool:
             self.pool = pool
-            for chunk in _chunks(self.source.discover(), CHUNK_FILES):
-                self.files_seen += len(chunk)
-                self._ingest_chunk(chunk)
+            unfetched = self._unfetched(self.source.discover())
+            for fetched in fetch_ahead(self.source, unfetched, self.options.fetch_workers,
+                                       self._read):  # fmt: skip
+                self._ingest_fetched(fetched)
+                self._between_files()
             while pool.busy:
                 self._take_pdf_outcomes(pool.collect())
         self._flush(final=True)
         return self.summary
 
-    def _ingest_chunk(self, chunk: list[DocumentRef]) -> None:
-        seen = self.store.seen_files(ref.uri for ref in chunk)
-        for ref in chunk:
-            self._ingest_ref(ref, seen.get(ref.uri, []))
-            self._take_pdf_outcomes(self.pool.collect(timeout=0))
-            if len(self.pending) + len(self.rows) >= FLUSH_DOCUMENTS:
-                self._flush()
+    def _unfetched(self, refs: Iterator[DocumentRef]) -> Iterator[DocumentRef]:
+        """The refs that must be downloaded; every other ref is settled on the way (a row, or a
+        touch), so nothing over the size limit or already landed is ever fetched."""
+        for chunk in _chunks(refs, CHUNK_FILES):
+            self.files_seen += len(chunk)
+            seen = self.store.seen_files(ref.uri for ref in chunk)
+            for ref in chunk:
+                rows = seen.get(ref.uri, [])
+                if not self._settled_unread(ref, rows):
+                    self.seen_rows[ref.uri] = rows
+                    yield ref
+                self._between_files()
 
-    def _ingest_ref(self, ref: DocumentRef, seen: list[dict[str, Any]]) -> None:
+    def _between_files(self) -> None:
+        self._take_pdf_outcomes(self.pool.collect(timeout=0))
+        if len(self.pending) + len(self.rows) >= FLUSH_DOCUMENTS:
+            self._flush()
+
+    def _read(self, ref: DocumentRef, path: Path) -> FileRead:
+        """Runs in a fetch thread: hashing (and keeping the bytes of) the file just fetched."""
+        keep = kind_of(ref.relpath) is not DocKind.PDF
+        return read_file(path, ref.relpath, self.options.max_file_bytes, keep_bytes=keep)
+
+    def _settled_unread(self, ref: DocumentRef, seen: list[dict[str, Any]]) -> bool:
+        """Land or touch ``ref`` if it needs no download; False when it must be fetched."""
         kind = kind_of(ref.relpath)
         unread = ref.problem
         if unread is None and (rule := secret_by_name(ref.relpath)) is not None:
@@ -228,32 +248,39 @@ class _Ingest:
             unread = (DocStatus.UNSUPPORTED, f"unsupported file type {Path(ref.relpath).suffix}")
         if unread is not None:
             if any(r["doc_id"] is None and r["status"] == unread[0] for r in seen):
-                return self._touch(ref, None)
-            document = ParsedDocument(ref.uri, ref.relpath, None, kind, ref.size, *unread)
-            return self._land_as_is(document, ref)
-        # Rows of this file whose content is whole in the store (a damaged row is not).
-        seen = [row for row in seen if row["doc_id"] not in self.textless]
+                self._touch(ref, None)
+            else:
+                self._land_as_is(
+                    ParsedDocument(ref.uri, ref.relpath, None, kind, ref.size, *unread), ref
+                )
+            return True
         if ref.etag is not None:
             for row in seen:
-                if row["etag"] == ref.etag and row["doc_id"] is not None:
-                    return self._touch(ref, row["doc_id"])
-        stack = ExitStack()
-        try:
-            path = stack.enter_context(self.source.fetch(ref))
-            read = read_file(path, ref.relpath, self.options.max_file_bytes,
-                             keep_bytes=kind is not DocKind.PDF)  # fmt: skip
-        except (StorageError, OSError) as exc:
-            stack.close()
+                if (row["etag"] == ref.etag and row["doc_id"] is not None
+                        and row["doc_id"] not in self.textless):  # fmt: skip
+                    self._touch(ref, row["doc_id"])
+                    return True
+        return False
+
+    def _ingest_fetched(self, fetched: Fetched[FileRead]) -> None:
+        ref, kind = fetched.ref, kind_of(fetched.ref.relpath)
+        # Rows of this file whose content is whole in the store (a damaged row is not).
+        seen = [r for r in self.seen_rows.pop(ref.uri, []) if r["doc_id"] not in self.textless]
+        exc = fetched.error
+        if exc is not None:
             if isinstance(exc, StorageError) and not isinstance(exc, ObjectFetchError):
-                raise  # the store itself failed (credentials, endpoint): stop, not a row
+                raise exc  # the store itself failed (credentials, endpoint): stop, not a row
+            if not isinstance(exc, StorageError | OSError):
+                raise exc
             reason = str(exc) if isinstance(exc, StorageError) else f"cannot read: {exc}"
             document = ParsedDocument(
                 ref.uri, ref.relpath, None, kind, ref.size, DocStatus.UNREADABLE, reason
             )
             return self._land_as_is(document, ref)
-        if read.problem is not None or read.doc_id is None:
-            stack.close()
-            problem = read.problem or (DocStatus.UNREADABLE, "not read")
+        read = fetched.value
+        if read is None or read.problem is not None or read.doc_id is None:
+            fetched.close()
+            problem = (read.problem if read else None) or (DocStatus.UNREADABLE, "not read")
             if any(r["doc_id"] is None and r["status"] == problem[0] for r in seen):
                 return self._touch(ref, None)
             document = ParsedDocument(ref.uri, ref.relpath, None, kind, ref.size, *problem)
@@ -262,11 +289,11 @@ class _Ingest:
         if doc_id in self.textless:
             self.healed.add((ref.uri, doc_id))
         if any(row["doc_id"] == doc_id for row in seen):
-            stack.close()
+            fetched.close()
             return self._touch(ref, doc_id)
         known = self.known.get(doc_id)
         if known is not None:
-            stack.close()
+            fetched.close()
             return self._copy(ref, doc_id, known)
         base = ParsedDocument(
             ref.uri, ref.relpath, doc_id, kind, ref.size, DocStatus.OK,
@@ -275,10 +302,10 @@ class _Ingest:
         if kind is DocKind.PDF:
             while not self.pool.has_room:
                 self._take_pdf_outcomes(self.pool.collect())
-            self.in_pool[doc_id + "|" + ref.uri] = (base, stack)
-            self.pool.submit(doc_id + "|" + ref.uri, str(path))
+            self.in_pool[doc_id + "|" + ref.uri] = (base, fetched)
+            self.pool.submit(doc_id + "|" + ref.uri, str(fetched.path))
             return None
-        stack.close()
+        fetched.close()
         parsed = redact_parsed(parse_text_bytes(read.data or b"", kind, ref.relpath), ref.relpath)
         if kind is DocKind.UNKNOWN and parsed.status is DocStatus.OK:
             base = replace(base, kind=DocKind.TEXT)
@@ -288,8 +315,8 @@ class _Ingest:
 
     def _take_pdf_outcomes(self, outcomes: list) -> None:
         for outcome in outcomes:
-            base, stack = self.in_pool.pop(outcome.key)
-            stack.close()
+            base, fetched = self.in_pool.pop(outcome.key)
+            fetched.close()
             pages = outcome.text.pages
             text, starts = "\f".join(pages), []
             position = 0
