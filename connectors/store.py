@@ -298,6 +298,12 @@ class Store:
                   "backend": backend}  # fmt: skip
         return self.query_dicts(sql_text("review_candidates.sql"), params)
 
+    def repository_files(self, source: str, profile: str, backend: str) -> list[dict[str, Any]]:
+        """The current files of ``source`` with since when each content is unchanged and the
+        content last reviewed with ``profile`` by ``backend`` (a later night's context)."""
+        params = {"source": source, "profile": profile, "backend": backend}
+        return self.query_dicts(sql_text("repository_files.sql"), params)
+
     def successful_responses(self, keys: Iterable[str]) -> dict[str, dict[str, Any]]:
         """The stored answer of every key that already has one: such a key is never sent again."""
         keys = list(keys)

@@ -10,7 +10,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from connectors.simulator import SimulatorConfig, SimulatorHandle, running_simulator
+from connectors.simulator import SimulatorHandle
 from flows.pipelines import review_pipeline
 from nightshift.options import ReviewOptions
 from nightshift.settings import Settings
@@ -92,21 +92,6 @@ def write_repository(root: Path) -> None:
     (root / "README.md").write_text(
         f"Deploy with `AWS_ACCESS_KEY_ID={AWS_KEY_ID}` set.\n", encoding="utf-8"
     )
-
-
-@pytest.fixture()
-def recording_simulator() -> Iterator[tuple[SimulatorHandle, list[bytes]]]:
-    """The simulator on loopback, keeping the raw body of every chat request it receives."""
-    bodies: list[bytes] = []
-    with running_simulator(SimulatorConfig()) as handle:
-        chat = handle.simulator._chat
-
-        async def recording_chat(raw: bytes, *args: object) -> None:
-            bodies.append(raw)
-            await chat(raw, *args)  # type: ignore[arg-type]
-
-        handle.simulator._chat = recording_chat  # type: ignore[method-assign]
-        yield handle, bodies
 
 
 def every_stored_value(db: Path) -> Iterator[str]:
