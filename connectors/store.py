@@ -48,9 +48,14 @@ def utc_now() -> datetime:
 class Store:
     """An open nightshift database. Use as a context manager; one per process."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, read_only: bool = False) -> None:
+        """Open (and migrate) the database at ``path``; ``read_only`` opens an existing one
+        for reading only: nothing is migrated or marked, and other readers may hold it too."""
         self.path = Path(path)
         try:
+            if read_only:
+                self.con = duckdb.connect(str(self.path), read_only=True)
+                return
             if str(path) != MEMORY:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
             self.con = duckdb.connect(str(self.path))
