@@ -29,7 +29,11 @@ from botocore.exceptions import BotoCoreError, ClientError
 from connectors.s3 import make_s3_client, parse_s3_uri, translate_error
 from nightshift.errors import ConfigError, StorageError, StoreError
 
-DEFAULT_TABLES = ("documents", "requests", "extractions", "runs")
+DEFAULT_TABLES = (
+    "documents", "requests", "extractions", "runs",
+    # Codebase reviews: findings night to night, the runs they compare, a team's suppressions.
+    "findings", "finding_runs", "finding_suppressions",
+)  # fmt: skip
 PARTITION_COLUMN = "run_id"
 _STAGING_PREFIX = ".nightshift-export-"
 

@@ -32,7 +32,9 @@ BASELINE_STATES = {"new": "new", "persisting": "unchanged", "suppressed": "uncha
 def tracked_run(store: Store, run_id: str | None) -> dict[str, Any]:
     """The tracked run ``run_id`` (source, profile), or the latest one."""
     sql = "SELECT run_id, source, profile FROM finding_runs "
-    if run_id is None:
+    if not store.query("SELECT 1 FROM duckdb_tables() WHERE table_name = 'finding_runs'"):
+        rows: list[dict[str, Any]] = []  # a database from before findings were tracked
+    elif run_id is None:
         rows = store.query_dicts(sql + "ORDER BY created_at DESC LIMIT 1")
     else:
         rows = store.query_dicts(sql + "WHERE run_id = ?", [run_id])
@@ -146,8 +148,11 @@ def export_sarif(
 ) -> dict[str, Any]:
     """Write the SARIF of tracked run ``run_id`` (default: the latest) to ``out``; ``profile``
     defaults to the built-in profile the run was made with. Returns the run's source, profile,
-    id and how many results were written."""
-    with Store(db) as store:
+    id and how many results were written. The database is only read (other readers may hold
+    it at the same time)."""
+    if not Path(db).exists():
+        raise ConfigError(f"no tracked findings: no database at {db}")
+    with Store(db, read_only=True) as store:
         run = tracked_run(store, run_id)
         profile = profile or load_profile(run["profile"])
         log = sarif_log(store, profile, run["run_id"], _version(), include_fixed)

@@ -48,9 +48,14 @@ def utc_now() -> datetime:
 class Store:
     """An open nightshift database. Use as a context manager; one per process."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, read_only: bool = False) -> None:
+        """Open (and migrate) the database at ``path``; ``read_only`` opens an existing one
+        for reading only: nothing is migrated or marked, and other readers may hold it too."""
         self.path = Path(path)
         try:
+            if read_only:
+                self.con = duckdb.connect(str(self.path), read_only=True)
+                return
             if str(path) != MEMORY:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
             self.con = duckdb.connect(str(self.path))
@@ -321,6 +326,12 @@ class Store:
         params = {"source": source, "profile": profile, "version": version, "force": force,
                   "backend": backend}  # fmt: skip
         return self.query_dicts(sql_text("review_candidates.sql"), params)
+
+    def repository_files(self, source: str, profile: str, backend: str) -> list[dict[str, Any]]:
+        """The current files of ``source`` with since when each content is unchanged and the
+        content last reviewed with ``profile`` by ``backend`` (a later night's context)."""
+        params = {"source": source, "profile": profile, "backend": backend}
+        return self.query_dicts(sql_text("repository_files.sql"), params)
 
     def successful_responses(self, keys: Iterable[str]) -> dict[str, dict[str, Any]]:
         """The stored answer of every key that already has one: such a key is never sent again."""

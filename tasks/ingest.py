@@ -42,7 +42,7 @@ from nightshift.settings import DEFAULT_FETCH_WORKERS
 from tasks.count import count_documents
 from tasks.parse import parse_text_bytes
 from tasks.pdf_pool import PdfLimits, PdfParserPool
-from tasks.redact import redact_parsed
+from tasks.redact import redact_pages, redact_parsed
 from tasks.secret_files import HEAD_BYTES, secret_by_content, secret_by_name
 
 CHUNK_FILES = 256  # refs looked up in the database at once
@@ -317,7 +317,13 @@ class _Ingest:
         for outcome in outcomes:
             base, fetched = self.in_pool.pop(outcome.key)
             fetched.close()
-            pages = outcome.text.pages
+            # A PDF's text leaves the machine too: the same redaction as any text file.
+            pages, redacted = outcome.text.pages, None
+            if outcome.text.status is DocStatus.OK:
+                pages, redacted = redact_pages(pages, base.relpath)
+            reason = outcome.text.reason
+            if redacted is not None:
+                reason = f"{reason}; {redacted}" if reason else redacted
             text, starts = "\f".join(pages), []
             position = 0
             for page in pages:
@@ -328,7 +334,7 @@ class _Ingest:
             document = replace(
                 base,
                 status=outcome.text.status,
-                status_reason=outcome.text.reason,
+                status_reason=reason,
                 text=text,
                 page_starts=tuple(starts),
             )

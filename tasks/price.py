@@ -144,6 +144,7 @@ def price_plan(plan: ReviewPlan, profile: Profile, at: datetime) -> PlanReport:
         assert route is not None, "work items are routed when they are planned"
         documents = sum(sizer.document_tokens(piece) for piece in item.slices)
         documents += max(0, len(item.slices) - 1)  # the line between two documents
+        documents += plan.context_tokens.get(item.item_id, 0)  # a later night's context, diffs
         for index, fields in enumerate(passes):
             prompt = system + documents + sizer.fields_tokens(fields)
             seen = requests_seen.get(route.model, 0)

@@ -19,7 +19,7 @@ whole, each of its lines becoming one placeholder line.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 
 from detect_secrets.core.scan import _process_line_based_plugins
@@ -137,15 +137,28 @@ def _spans(line: str, secrets: list[tuple[str, str]]) -> list[tuple[int, int, st
     return merged
 
 
+def redact_pages(pages: Sequence[str], relpath: str) -> tuple[list[str], str | None]:
+    """Every page of a document (a text file is one page) with its secrets redacted, and the
+    note saying how many of which kind, or None when there were none. Pages are redacted one
+    by one, so page boundaries stay where they were: the one path every text takes before it
+    is stored or sent, whatever its kind."""
+    redacted = [redact_secrets(page, relpath) for page in pages]
+    kinds: dict[str, int] = {}
+    for page in redacted:
+        for kind, count in page.kinds.items():
+            kinds[kind] = kinds.get(kind, 0) + count
+    if not kinds:
+        return list(pages), None
+    note = "secrets redacted: " + ", ".join(f"{n} {kind}" for kind, n in sorted(kinds.items()))
+    return [page.text for page in redacted], note
+
+
 def redact_parsed(parsed: TextParse, relpath: str) -> TextParse:
     """A parsed text file with its secrets redacted, the reason saying how many of which kind
     (the doc_id stays the hash of the file's bytes, so an unchanged file stays unchanged)."""
     if parsed.status is not DocStatus.OK:
         return parsed
-    redacted = redact_secrets(parsed.text, relpath)
-    if not redacted.redactions:
+    (text,), note = redact_pages([parsed.text], relpath)
+    if note is None:
         return parsed
-    kinds = ", ".join(f"{n} {kind}" for kind, n in sorted(redacted.kinds.items()))
-    note = f"secrets redacted: {kinds}"
-    reason = f"{parsed.reason}; {note}" if parsed.reason else note
-    return replace(parsed, text=redacted.text, reason=reason)
+    return replace(parsed, text=text, reason=f"{parsed.reason}; {note}" if parsed.reason else note)

@@ -11,7 +11,7 @@ from nightshift.models import DEFAULT_PRO_MODEL, RunStatus
 from nightshift.pricing import cost_usd
 
 SUMMARY_COLUMNS = (
-    "documents", "work items", "requests", "prompt tokens", "cache-hit tokens", "cost USD",
+    "documents", "work items", "requests", "prompt tokens", "cache-hit tokens (share)", "cost USD",
     "extractions", "grounded", "pending items", "failed items",
 )  # fmt: skip
 BY_MODEL_COLUMNS = (
@@ -32,6 +32,12 @@ class RunSummary:
     status_reason: str | None = None
 
     @property
+    def cache_hit_share(self) -> float:
+        """The share of prompt tokens served from the cache (billed at the hit price)."""
+        prompt = self.totals["prompt_tokens"]
+        return self.totals["cache_hit_tokens"] / prompt if prompt else 0.0
+
+    @property
     def grounded_share(self) -> float:
         extractions = self.totals["extractions"]
         return self.totals["grounded"] / extractions if extractions else 0.0
@@ -39,13 +45,15 @@ class RunSummary:
     def as_dict(self) -> dict[str, Any]:
         return {"run_id": self.run_id, "status": str(self.status),
                 "status_reason": self.status_reason, "backend": self.backend, **self.totals,
+                "cache_hit_share": round(self.cache_hit_share, 4),
                 "by_model": self.by_model}  # fmt: skip
 
     def totals_row(self) -> list[str]:
         t = self.totals
         return [
             str(t["documents"]), str(t["work_items"]), str(t["requests"]),
-            f"{t['prompt_tokens']:,}", f"{t['cache_hit_tokens']:,}", f"{t['cost_usd']:.4f}",
+            f"{t['prompt_tokens']:,}", f"{t['cache_hit_tokens']:,} ({self.cache_hit_share:.1%})",
+            f"{t['cost_usd']:.4f}",
             str(t["extractions"]), f"{self.grounded_share:.0%}", str(t["pending_items"]),
             str(t["failed_items"]),
         ]  # fmt: skip

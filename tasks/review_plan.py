@@ -23,6 +23,7 @@ from tasks.ground import GroundingIndex
 from tasks.plan import Budget, PlanDocument, Slice, WorkItem, plan_work, single_item
 from tasks.prompt import DocumentView, fixed_prompt_tokens
 from tasks.requests import reasoning_room
+from tasks.review_context import RepositoryContext, add_context, load_repository_context
 from tasks.route import ProfileRouter
 
 logger = logging.getLogger(__name__)
@@ -42,6 +43,8 @@ class ReviewPlan:
     rejected: list[tuple[WorkItem, str]] = field(default_factory=list)
     skipped: int = 0  # documents of the source already reviewed with this profile version
     models: ModelIds = field(default_factory=ModelIds)  # what the routes chose among
+    # item id -> tokens its request shows beyond its own slices (a later night's context, diffs)
+    context_tokens: dict[str, int] = field(default_factory=dict)
 
 
 class GroundingIndexes(Mapping[str, GroundingIndex]):
@@ -73,6 +76,7 @@ class PlanInputs:
     texts: dict[str, dict[str, Any]]  # doc id -> stored text row
     pending_item_ids: frozenset[str]  # work items an earlier run left pending
     already_reviewed: int = 0  # documents of the source left out as reviewed
+    context: RepositoryContext | None = None  # a later night of a repository: what it shows
 
 
 def load_plan_inputs(
@@ -86,8 +90,9 @@ def load_plan_inputs(
     texts = store.load_texts(row["doc_id"] for row in candidates)
     pending = store.pending_work_items(profile.name, profile.version)
     reviewed = 0 if force else store.count_ok_documents(source) - len(candidates)
+    context = load_repository_context(store, source, profile, candidates, backend_scope)
     return PlanInputs(candidates, texts, frozenset(row["work_item_id"] for row in pending),
-                      reviewed)  # fmt: skip
+                      reviewed, context)  # fmt: skip
 
 
 def _with_reviewed_family(
@@ -119,21 +124,31 @@ def plan_review(inputs: PlanInputs, profile: Profile, models: ModelIds) -> Revie
     planned = [_plan_document(row, texts[doc_id], budget) for doc_id, row in by_id.items()
                if doc_id in texts]  # fmt: skip
     rejected: list[tuple[PlanDocument, str]] = []
+    router = ProfileRouter(profile, models)
     items = plan_work(planned, budget, whole_source=profile.task == "findings", rejected=rejected,
-                      router=ProfileRouter(profile, models), packing=profile.packing)  # fmt: skip
+                      router=router, packing=profile.packing)  # fmt: skip
     pending = inputs.pending_item_ids
     items.sort(key=lambda item: item.item_id not in pending)  # stable: pending first
-    views: dict[str, list[DocumentView]] = {}
+    views: dict[str, list[DocumentView]] = {
+        item.item_id: [_view(piece, texts[piece.doc_id]) for piece in item.slices] for item in items
+    }
+    context_tokens: dict[str, int] = {}
+    if inputs.context is not None:
+        with_context = add_context(items, views, inputs.context, budget, router)
+        items, views, context_tokens = (
+            with_context.items,
+            with_context.views,
+            with_context.added_tokens,
+        )
     covering: dict[str, set[str]] = {}
     for item in items:
-        views[item.item_id] = [_view(piece, texts[piece.doc_id]) for piece in item.slices]
         for doc_id in item.doc_ids:
             covering.setdefault(doc_id, set()).add(item.item_id)
     indexes = GroundingIndexes({doc_id: texts[doc_id] for doc_id in covering})
     resumed = sum(1 for item in items if item.item_id in pending)
     unplanned = [(single_item(document), reason) for document, reason in rejected]
     return ReviewPlan(items, views, indexes, covering, len(covering), resumed, budget, unplanned,
-                      inputs.already_reviewed, models)  # fmt: skip
+                      inputs.already_reviewed, models, context_tokens)  # fmt: skip
 
 
 def _plan_document(row: dict[str, Any], text: dict[str, Any], budget: Budget) -> PlanDocument:

@@ -130,7 +130,13 @@ def check_answer(
     asked_fields: Sequence[str],
     indexes: Mapping[str, GroundingIndex],
 ) -> AnswerCheck:
-    """Check one answer against the documents and fields that its request showed and asked."""
+    """Check one answer against the documents and fields that its request showed and asked.
+
+    Documents shown as context (``role="context"``) are not asked about: an answer's items
+    about them are left out, and no field of theirs is answered, absent or missing."""
+    shown_as_context = {view.doc_id for view in views if view.role == "context"}
+    shown_as_context |= {view.name for view in views if view.role == "context"}
+    views = [view for view in views if view.role != "context"]
     truncated = finish_reason == "length"
     payload, repaired = parse_answer(content)
     items = payload.get("extractions") if isinstance(payload, dict) else None
@@ -151,6 +157,8 @@ def check_answer(
             continue
         view = by_id.get(str(item.get("doc_id"))) or by_name.get(str(item.get("doc_id")))
         name, quote = item.get("field"), item.get("quote")
+        if view is None and str(item.get("doc_id")) in shown_as_context:
+            continue  # reviewed on an earlier night; the changes are what is asked
         if view is None:
             problems.append(f"item {number}: unknown doc_id {item.get('doc_id')!r}")
             continue

@@ -4,4 +4,5 @@ pytest_plugins = [
     "tests.fixtures.s3",
     "tests.fixtures.prefect_server",
     "tests.fixtures.postgres",
+    "tests.fixtures.simulator",
 ]

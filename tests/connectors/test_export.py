@@ -37,6 +37,21 @@ def make_db(path: Path, with_runs: bool = True) -> Path:
             (NULL, 'd2', 'term', '"2 years"', 'two (2) years', 5, true);
         """
     )
+    con.execute(
+        """
+        CREATE TABLE findings (run_id VARCHAR, fingerprint VARCHAR, state VARCHAR,
+                               relpath VARCHAR, line INTEGER);
+        INSERT INTO findings VALUES
+            ('2026-05-01T23:00:00Z', 'f1', 'new', 'app.py', 12),
+            ('run b/with slash', 'f1', 'persisting', 'app.py', 17),
+            ('run b/with slash', 'f2', 'fixed', 'db.py', 40);
+        CREATE TABLE finding_runs (run_id VARCHAR, previous_run_id VARCHAR);
+        INSERT INTO finding_runs VALUES
+            ('2026-05-01T23:00:00Z', NULL), ('run b/with slash', '2026-05-01T23:00:00Z');
+        CREATE TABLE finding_suppressions (fingerprint VARCHAR, reason VARCHAR);
+        INSERT INTO finding_suppressions VALUES ('f2', 'accepted: test fixture only');
+        """
+    )
     if with_runs:
         con.execute(
             """
@@ -75,16 +90,25 @@ def test_local_export_round_trips(tmp_path: Path) -> None:
         "extractions/run_id=2026-05-01T23%3A00%3A00Z/part-0.parquet",
         "extractions/run_id=__HIVE_DEFAULT_PARTITION__/part-0.parquet",
         "extractions/run_id=run%20b%2Fwith%20slash/part-0.parquet",
+        "finding_runs/run_id=2026-05-01T23%3A00%3A00Z/part-0.parquet",
+        "finding_runs/run_id=run%20b%2Fwith%20slash/part-0.parquet",
+        "finding_suppressions/part-0.parquet",
+        "findings/run_id=2026-05-01T23%3A00%3A00Z/part-0.parquet",
+        "findings/run_id=run%20b%2Fwith%20slash/part-0.parquet",
         "requests/run_id=2026-05-01T23%3A00%3A00Z/part-0.parquet",
         "requests/run_id=run%20b%2Fwith%20slash/part-0.parquet",
         "runs/run_id=2026-05-01T23%3A00%3A00Z/part-0.parquet",
         "runs/run_id=run%20b%2Fwith%20slash/part-0.parquet",
     ]
-    for table in ("documents", "requests", "extractions", "runs"):
+    for table in ("documents", "requests", "extractions", "runs", "findings", "finding_runs",
+                  "finding_suppressions"):  # fmt: skip
         assert_round_trip(db, table, f"{dest}/{table}/**/*.parquet")
     assert sorted(p.name for p in dest.iterdir()) == [
         "documents",
         "extractions",
+        "finding_runs",
+        "finding_suppressions",
+        "findings",
         "requests",
         "runs",
     ]

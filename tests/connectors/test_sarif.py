@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from pathlib import Path
 
 import jsonschema
@@ -147,3 +148,26 @@ def test_a_fixed_finding_is_absent_unless_left_out(tmp_path: Path) -> None:
 def test_no_tracked_run_is_a_configuration_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="no tracked findings"):
         export_sarif(tmp_path / "empty.duckdb", tmp_path / "x.sarif")
+
+
+def test_export_only_reads_the_database_while_another_process_reads_it(tmp_path: Path) -> None:
+    repo, db, out = tmp_path / "repo", tmp_path / "code.duckdb", tmp_path / "findings.sarif"
+    repo.mkdir()
+    (repo / "tool.py").write_text("import os\n\n\ndef run(cmd):\n    os.system(cmd)\n",
+                                  encoding="utf-8")  # fmt: skip
+    run_id = review(repo, db)
+    before = db.read_bytes()
+    # DuckDB lets several processes read a file at once, but none write while one reads: an
+    # export that opened the file for writing would fail here.
+    reader = subprocess.Popen(
+        [sys.executable, "-c", "import sys, duckdb; c = duckdb.connect(sys.argv[1], "
+         "read_only=True); print('open', flush=True); sys.stdin.read()", str(db)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert reader.stdout is not None and reader.stdout.readline().strip() == "open"
+        written = export_sarif(db, out)
+    finally:
+        reader.communicate("")
+    assert written["run_id"] == run_id and written["results"] == 1
+    assert db.read_bytes() == before

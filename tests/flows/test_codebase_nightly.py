@@ -1,13 +1,18 @@
 """Three nights of a codebase review on a real git history: findings are new, persisting (at
-their new line) and fixed from one night to the next, and a team's suppression holds."""
+their new line) and fixed from one night to the next, later nights show the unchanged code as
+context with the changes marked, and a team's suppression holds."""
 
 from __future__ import annotations
 
+import json
+import re
 import subprocess
 from pathlib import Path
 
 import duckdb
+import pytest
 
+from connectors.simulator import SimulatorHandle
 from connectors.store import Store, utc_now
 from flows.pipelines import review_pipeline
 from nightshift.options import ReviewOptions
@@ -18,6 +23,8 @@ BASE = '''"""Invoice rendering."""
 import subprocess
 
 import yaml
+
+from archive import digest
 
 
 def load_settings(text):
@@ -54,9 +61,52 @@ def git(repo: Path, *args: str) -> str:
     return done.stdout.strip()
 
 
+# Unchanged in every commit: a module invoices.py imports (with a weakness of its own, found on
+# night one and never asked about again) and one that imports invoices.py, whose name sorts
+# after it (the full review shows files by name; later nights show unchanged files first).
+WEAK_HASH = "    return hashlib.md5(data).hexdigest()"
+SHELVES = "".join(
+    f'\n\ndef shelf_{n}(number):\n    return ROOT / "{n}" / str(number)\n' for n in range(40)
+)
+ARCHIVE = (
+    '''"""Where rendered invoices are kept."""
+import hashlib
+from pathlib import Path
+
+ROOT = Path("/var/lib/invoices")
+
+
+def digest(data):
+    """The name an invoice is stored under."""
+    return hashlib.md5(data).hexdigest()
+
+
+def store(data):
+    target = ROOT / digest(data)
+    target.write_bytes(data)
+    return target
+'''
+    + SHELVES
+)
+APP = '''"""The invoice service's entry point."""
+from invoices import load_settings, render
+
+
+def main(settings_text, path):
+    settings = load_settings(settings_text)
+    return render(path), settings
+''' + "".join(
+    f"\n\ndef page_{n}(settings_text, path):\n    return main(settings_text, path)[{n % 2}]\n"
+    for n in range(30)
+)
+
+
 def make_history(repo: Path) -> list[str]:
     repo.mkdir()
     git(repo, "init", "-q", "-b", "main")
+    (repo / "archive.py").write_text(ARCHIVE, encoding="utf-8")
+    (repo / "web.py").write_text(APP, encoding="utf-8")
+    git(repo, "add", "archive.py", "web.py")
     commits = []
     for message, text in (("base", BASE), ("two issues", TWO_ISSUES), ("fix one", FIXED_ONE)):
         (repo / "invoices.py").write_text(text, encoding="utf-8")
@@ -78,28 +128,51 @@ def findings_of(db: Path, run_id: str) -> list[tuple[str, str, int, str]]:
         ).fetchall()
 
 
-def test_three_nights_new_then_fixed_and_persisting_at_its_new_line(tmp_path: Path) -> None:
+def user_prompts(bodies: list[bytes]) -> list[str]:
+    return [json.loads(body)["messages"][-1]["content"] for body in bodies]
+
+
+def document_names(prompt: str) -> list[str]:
+    return re.findall(r'<document id="[0-9a-f]+" name="([^"]+)"', prompt)
+
+
+def test_three_nights_new_then_fixed_and_persisting_at_its_new_line(
+    tmp_path: Path,
+    recording_simulator: tuple[SimulatorHandle, list[bytes]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # One simulator for the three nights, as one API: its prefix cache lives from night to night.
+    handle, bodies = recording_simulator
+    monkeypatch.setenv("DEEPSEEK_API_KEY", "sk-test-not-a-key")
+    monkeypatch.setenv("DEEPSEEK_BASE_URL", handle.base_url)
     repo, db = tmp_path / "repo", tmp_path / "nightly.duckdb"
     commits = make_history(repo)
-    options = ReviewOptions(source=str(repo), profile="codebase", db=str(db), backend="simulator")
-    nights = []
+    options = ReviewOptions(source=str(repo), profile="codebase", db=str(db), backend="deepseek")
+    nights, prompts, hits = [], [], []
     for commit in commits:
         git(repo, "checkout", "-q", commit)
+        sent_before, log_before = len(bodies), len(handle.simulator.stats.log)
         result = review_pipeline(options, Settings())
         assert result.status == "completed"
         nights.append(result.run_id)
+        prompts.append(user_prompts(bodies[sent_before:]))
+        log = handle.simulator.stats.log[log_before:]
+        hits.append(sum(e.cache_hit_tokens for e in log) / sum(e.prompt_tokens for e in log))
 
-    assert findings_of(db, nights[0]) == []
+    weak = ("weak_hash", line_of(ARCHIVE, WEAK_HASH))
+    assert [(s, f, line) for s, f, line, _ in findings_of(db, nights[0])] == [("new", *weak)]
     night2 = findings_of(db, nights[1])
     assert [(state, field, line) for state, field, line, _ in night2] == [
         ("new", "command_injection", line_of(TWO_ISSUES, SHELL)),
         ("new", "unsafe_yaml", line_of(TWO_ISSUES, UNSAFE_YAML)),
+        ("persisting", *weak),  # unchanged, not asked again, not lost
     ]
     night3 = findings_of(db, nights[2])
     assert line_of(FIXED_ONE, SHELL) == line_of(TWO_ISSUES, SHELL) + 5
     assert [(state, field, line) for state, field, line, _ in night3] == [
         ("persisting", "command_injection", line_of(FIXED_ONE, SHELL)),
         ("fixed", "unsafe_yaml", line_of(TWO_ISSUES, UNSAFE_YAML)),
+        ("persisting", *weak),
     ]
     # The same fingerprints both nights, though the persisting finding's line moved.
     assert {fp for *_, fp in night2} == {fp for *_, fp in night3}
@@ -110,12 +183,42 @@ def test_three_nights_new_then_fixed_and_persisting_at_its_new_line(tmp_path: Pa
         runs = con.execute(
             "SELECT run_id, previous_run_id FROM finding_runs ORDER BY created_at"
         ).fetchall()
+        asked = con.execute(
+            "SELECT DISTINCT r.run_id, d.relpath FROM (SELECT run_id, unnest(doc_ids) AS doc_id "
+            "FROM requests) r JOIN documents d USING (doc_id)"
+        ).fetchall()
     assert changes == [
+        (nights[0], "new", "weak_hash"),
         (nights[1], "new", "command_injection"),
         (nights[1], "new", "unsafe_yaml"),
         (nights[2], "fixed", "unsafe_yaml"),
     ]
     assert runs == [(nights[0], None), (nights[1], nights[0]), (nights[2], nights[1])]
+    # Night one reads the repository whole; later nights ask about the changed file only ...
+    assert sorted(asked) == sorted(
+        [(nights[0], name) for name in ("archive.py", "invoices.py", "web.py")]
+        + [(nights[1], "invoices.py"), (nights[2], "invoices.py")]
+    )
+    first, (second,), (third,) = prompts
+    assert all(document_names(prompt) == ["archive.py", "invoices.py", "web.py"]
+               for prompt in first)  # fmt: skip
+    assert "<changes>" not in "".join(first)
+    # ... and show the unchanged code as context, oldest first, then the change and its diff.
+    for prompt in (second, third):
+        assert document_names(prompt) == ["archive.py", "web.py", "invoices.py"]
+        assert "def main(settings_text, path):" in prompt and WEAK_HASH in prompt
+        assert prompt.index("<changes>") > prompt.rindex("</document id=")
+    changes_block = second[second.index("<changes>") : second.index("</changes>")]
+    assert re.search(r'<changed id="[0-9a-f]+" name="invoices.py">', changes_block)
+    assert "-    return yaml.safe_load(text) or {}" in changes_block
+    assert f"+{UNSAFE_YAML}" in changes_block and f"+{SHELL}" in changes_block
+    assert "def digest" not in changes_block  # unchanged files have no diff
+    moved = third[third.index("<changes>") : third.index("</changes>")]
+    assert f"-{UNSAFE_YAML}" in moved and "+def page_size(settings):" in moved
+    # The unchanged files stay a warm prefix: night two reads from the cache what it shares
+    # with night one (up to the first file whose place changed), night three (the same files
+    # first, in the same order) all the unchanged files.
+    assert hits[0] == 0 < hits[1] < hits[2]
 
 
 def test_a_suppressed_finding_is_reported_as_suppressed_not_new(tmp_path: Path) -> None:
@@ -135,4 +238,5 @@ def test_a_suppressed_finding_is_reported_as_suppressed_not_new(tmp_path: Path) 
     assert [(state, field) for state, field, _, _ in findings_of(db, second.run_id)] == [
         ("suppressed", "command_injection"),
         ("fixed", "unsafe_yaml"),
+        ("persisting", "weak_hash"),
     ]

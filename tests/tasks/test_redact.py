@@ -10,11 +10,12 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from connectors.simulator import SimulatorConfig, SimulatorHandle, running_simulator
+from connectors.simulator import SimulatorHandle
 from flows.pipelines import review_pipeline
 from nightshift.options import ReviewOptions
 from nightshift.settings import Settings
 from tasks.redact import PLACEHOLDER, redact_secrets
+from tests.fixtures.pdfs import make_pdf
 
 # Planted secrets: well-known documentation examples and made-up tokens of the right shapes.
 AWS_KEY_ID = "AKIAIOSFODNN7EXAMPLE"
@@ -92,21 +93,11 @@ def write_repository(root: Path) -> None:
     (root / "README.md").write_text(
         f"Deploy with `AWS_ACCESS_KEY_ID={AWS_KEY_ID}` set.\n", encoding="utf-8"
     )
-
-
-@pytest.fixture()
-def recording_simulator() -> Iterator[tuple[SimulatorHandle, list[bytes]]]:
-    """The simulator on loopback, keeping the raw body of every chat request it receives."""
-    bodies: list[bytes] = []
-    with running_simulator(SimulatorConfig()) as handle:
-        chat = handle.simulator._chat
-
-        async def recording_chat(raw: bytes, *args: object) -> None:
-            bodies.append(raw)
-            await chat(raw, *args)  # type: ignore[arg-type]
-
-        handle.simulator._chat = recording_chat  # type: ignore[method-assign]
-        yield handle, bodies
+    # A PDF's text is sent and stored like any other: the same redaction, page by page.
+    runbook = [["Runbook: rotating the invoice service's keys."],
+               ["Until rotated, the service signs in with:", f"github_token = {GITHUB_TOKEN}",
+                f'aws_secret_access_key = "{AWS_SECRET}"']]  # fmt: skip
+    (root / "runbook.pdf").write_bytes(make_pdf(runbook))
 
 
 def every_stored_value(db: Path) -> Iterator[str]:
@@ -156,7 +147,10 @@ def test_no_planted_secret_reaches_a_table_or_a_prompt(
             "SELECT e.file, e.line, e.quote FROM extractions e WHERE e.grounded "
             "AND e.field = 'hardcoded_secret' ORDER BY e.file, e.line").fetchall()  # fmt: skip
     assert statuses == {"settings.py": "ok", "big_fixture.py": "ok", "README.md": "ok",
-                        "tls_fixture.py": "secret", ".env": "secret"}  # fmt: skip
+                        "runbook.pdf": "ok", "tls_fixture.py": "secret",
+                        ".env": "secret"}  # fmt: skip
     assert "secrets redacted: 2 AWS Access Key" in reasons["settings.py"]
+    assert "secrets redacted:" in reasons["runbook.pdf"]
+    assert "runbook.pdf" in prompts and "«redacted:" in prompts.split("runbook.pdf")[1]
     # The hard-coded secret is still found, at its line, quoting the placeholder.
     assert ("settings.py", 5, 'SECRET_KEY = "«redacted:Secret Keyword»"') in findings

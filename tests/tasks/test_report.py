@@ -20,7 +20,9 @@ def test_the_markdown_shows_the_same_rows_as_the_cli() -> None:
     row = summary.totals_row()
     assert len(row) == len(SUMMARY_COLUMNS)
     assert row[:4] == ["8", "2", "2", "26,670"]
+    assert row[4] == "192 (0.7%)"  # cache-hit tokens and their share of the prompt
     assert row[7] == "50%"  # grounded share
+    assert summary.as_dict()["cache_hit_share"] == 0.0072
     markdown = summary.markdown()
     assert "| " + " | ".join(SUMMARY_COLUMNS) + " |" in markdown
     assert "| " + " | ".join(row) + " |" in markdown
