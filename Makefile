@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 CHECKOV_VENV ?= .venv-checkov
 DB ?= demo.duckdb
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench clean system-deps
 
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,7 +30,14 @@ lint: $(BIN)/.installed
 
 # Two workers that steal work from each other: the suite waits on servers and subprocesses as much
 # as it computes (three workers measured slower on two cores).
-test: $(BIN)/.installed $(CHECKOV_VENV)/.installed lint
+# The report's browser test drives Debian's Chromium; installed only when it is missing.
+system-deps:
+	@command -v chromium >/dev/null || { \
+		SUDO=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
+		$$SUDO apt-get update -qq && \
+		$$SUDO apt-get install -y --no-install-recommends chromium; }
+
+test: $(BIN)/.installed $(CHECKOV_VENV)/.installed system-deps lint
 	$(BIN)/pytest -n 2 --dist worksteal
 
 bench: $(BIN)/.installed

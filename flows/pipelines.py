@@ -24,7 +24,7 @@ from connectors.store import Store, utc_now
 from connectors.tables import RunRow
 from nightshift.errors import RunStoppingError
 from nightshift.models import RunStatus, WorkItemStatus
-from nightshift.offpeak import utc_instant
+from nightshift.offpeak import is_off_peak, utc_instant
 from nightshift.options import ReviewOptions
 from nightshift.profiles import Profile, load_profile
 from nightshift.settings import Settings
@@ -35,7 +35,7 @@ from tasks.ingest import IngestOptions, IngestSummary
 from tasks.land import Landing
 from tasks.pdf_pool import PdfLimits
 from tasks.price import PlanReport
-from tasks.report import RunSummary
+from tasks.report import PlannedCost, RunSummary
 from tasks.review_plan import ReviewPlan
 from tasks.stages import PLAIN_STAGES, Stages
 
@@ -177,8 +177,9 @@ def _review(run: ReviewRun) -> ReviewResult:
         landing.work_items([item], WorkItemStatus.FAILED, f"cannot be planned: {why}")
     if not plan.items:  # nothing new: no backend needed, nothing sent
         label = "none (nothing to review)"
-        summary = _finish(run, RunStatus.COMPLETED, None, label)
+        summary = _finish(run, RunStatus.COMPLETED, None, label, plan.skipped)
         return ReviewResult(run.run_id, summary.status, label, summary, skipped=plan.skipped)
+    planned = planned_cost(run, plan)
     with open_backend(options.backend, settings, options.simulator) as backend:
         if backend.name == "selfhosted":
             run.stages.wait_until_ready(backend, settings.selfhosted_ready_seconds)
@@ -189,7 +190,7 @@ def _review(run: ReviewRun) -> ReviewResult:
             settings.max_in_flight, client_config(settings), landing,
         )  # fmt: skip
         status, reason = dispatch_all(dispatch, run.stages, landing)
-        summary = _finish(run, status, reason, backend.label)
+        summary = _finish(run, status, reason, backend.label, plan.skipped, planned)
     return ReviewResult(run.run_id, summary.status, backend.label, summary, skipped=plan.skipped)
 
 
@@ -222,11 +223,25 @@ def dispatch_all(
     return status, reason
 
 
+def planned_cost(run: ReviewRun, plan: ReviewPlan) -> PlannedCost:
+    """What the plan prices its requests at, at the prices in force as the run starts, for the
+    summary to show beside what the run settled at."""
+    at = run.clock()
+    report = run.stages.price(plan, run.profile, at)
+    usd = report.off_peak_usd if is_off_peak(at) else report.peak_usd
+    return PlannedCost(usd, report.cache_hit_share)
+
+
 def _finish(
-    run: ReviewRun, status: RunStatus, reason: str | None, backend_label: str
+    run: ReviewRun,
+    status: RunStatus,
+    reason: str | None,
+    backend_label: str,
+    skipped: int,
+    planned: PlannedCost | None = None,
 ) -> RunSummary:
     summary = run.stages.report(run.store, run.run_id, status, backend_label, reason,
-                                run.settings.pro_model)  # fmt: skip
+                                run.settings.pro_model, skipped, planned)  # fmt: skip
     if status is RunStatus.COMPLETED and summary.totals["failed_items"]:
         status = RunStatus.COMPLETED_WITH_FAILURES
         summary = RunSummary(run.run_id, status, backend_label, summary.totals,

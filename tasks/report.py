@@ -21,6 +21,15 @@ BY_MODEL_COLUMNS = (
 
 
 @dataclass(frozen=True)
+class PlannedCost:
+    """What the plan priced a run's requests at before sending, for comparison with what the
+    run settled at."""
+
+    usd: float
+    cache_hit_share: float
+
+
+@dataclass(frozen=True)
 class RunSummary:
     """One review run's numbers; the CLI and the Prefect artifact render the same rows."""
 
@@ -65,6 +74,30 @@ class RunSummary:
             for row in self.by_model
         ]
 
+    def skipped_line(self) -> str | None:
+        """Why a run sent less than its source holds: documents reviewed before were skipped."""
+        skipped = self.totals.get("skipped_documents", 0)
+        if not skipped:
+            return None
+        if self.totals["documents"] == 0:
+            return (
+                f"{skipped} documents already reviewed with this profile version, skipped "
+                "(--force reviews them again); nothing was sent."
+            )
+        return f"{skipped} documents already reviewed earlier were skipped."
+
+    def planned_line(self) -> str | None:
+        """The plan's price beside what the run settled at (retries and escalations included)."""
+        t = self.totals
+        if t.get("planned_usd") is None:
+            return None
+        settled_share = t["cache_hit_tokens"] / t["prompt_tokens"] if t["prompt_tokens"] else 0.0
+        return (
+            f"Planned ${t['planned_usd']:.4f} (cache-hit share "
+            f"{t['planned_cache_hit_share']:.1%}), settled ${t['cost_usd']:.4f} "
+            f"({settled_share:.1%})."
+        )
+
     def savings_line(self) -> str | None:
         t = self.totals
         if not t["cost_usd"]:
@@ -79,9 +112,12 @@ class RunSummary:
         lines += [f"Backend: {self.backend}"]
         if self.status_reason:
             lines += ["", f"Reason: {self.status_reason}"]
+        if (skipped := self.skipped_line()) is not None:
+            lines += ["", skipped]
         lines += ["", *_markdown_table(SUMMARY_COLUMNS, [self.totals_row()])]
-        if (savings := self.savings_line()) is not None:
-            lines += ["", savings]
+        for line in (self.planned_line(), self.savings_line()):
+            if line is not None:
+                lines += ["", line]
         lines += ["", *_markdown_table(BY_MODEL_COLUMNS, self.by_model_rows(), label_first=True)]
         return "\n".join(lines)
 
@@ -116,8 +152,15 @@ def summarize_run(
     backend: str,
     reason: str | None = None,
     pro_model: str = DEFAULT_PRO_MODEL,
+    skipped: int = 0,
+    planned: PlannedCost | None = None,
 ) -> RunSummary:
+    """The run's numbers; ``skipped`` documents of its source were reviewed before, and
+    ``planned`` is what its plan priced the work at (None: nothing was planned)."""
     totals = store.run_totals(run_id)
     totals["cost_usd"] = float(totals["cost_usd"])
     totals.update(price_comparisons(store, run_id, pro_model))
+    totals["skipped_documents"] = skipped
+    totals["planned_usd"] = None if planned is None else round(planned.usd, 6)
+    totals["planned_cache_hit_share"] = None if planned is None else planned.cache_hit_share
     return RunSummary(run_id, status, backend, totals, store.cost_by_model(run_id), reason)

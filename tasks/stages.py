@@ -22,7 +22,7 @@ from tasks.ingest import IngestOptions, IngestProgress, IngestSummary, ingest_so
 from tasks.ledger import DispatchStats
 from tasks.plan import WorkItem
 from tasks.price import PlanReport, price_plan
-from tasks.report import RunSummary, summarize_run
+from tasks.report import PlannedCost, RunSummary, summarize_run
 from tasks.review_plan import ReviewPlan, plan_source
 
 
@@ -44,7 +44,10 @@ class Stages:
     price: Callable[[ReviewPlan, Profile, datetime], PlanReport]
     wait_until_ready: Callable[[Backend, float], list[str]]
     dispatch: Callable[[DispatchRun, Sequence[WorkItem], int], DispatchStats]
-    report: Callable[[Store, str, RunStatus, str, str | None, str], RunSummary]
+    # store, run id, status, backend label, reason, Pro model, skipped documents, plan's price
+    report: Callable[
+        [Store, str, RunStatus, str, str | None, str, int, PlannedCost | None], RunSummary
+    ]
 
 
 PLAIN_STAGES = Stages(
