@@ -28,13 +28,14 @@ lint: $(BIN)/.installed
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-# PostgreSQL for the tests of Prefect's production setting (a server on PostgreSQL); installed
-# only when missing, with sudo only when not root.
+# System packages the tests drive, installed only when missing, with sudo only when not root:
+# PostgreSQL (Prefect's production setting) and Chromium (the report's browser test).
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+SYSTEM_PACKAGES := $(shell ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || echo postgresql) \
+	$(shell command -v chromium >/dev/null || echo chromium)
 system-deps:
-	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
-		{ $(SUDO) apt-get update -q && \
-		  $(SUDO) apt-get install -y --no-install-recommends postgresql; }
+	$(if $(strip $(SYSTEM_PACKAGES)),$(SUDO) apt-get update -q && \
+		$(SUDO) apt-get install -y --no-install-recommends $(SYSTEM_PACKAGES),@true)
 
 # Two workers that steal work from each other: the suite waits on servers and subprocesses as much
 # as it computes (three workers measured slower on two cores).

@@ -317,6 +317,41 @@ class Store:
             [run_id],
         )
 
+    # -- reports ------------------------------------------------------------------------
+
+    def review_runs(self, limit: int, run_id: str | None = None) -> list[dict[str, Any]]:
+        """The latest ``limit`` review runs, newest first (or the one named ``run_id``)."""
+        return self.query_dicts(
+            "SELECT * FROM review_runs WHERE $run_id IS NULL OR run_id = $run_id "
+            "ORDER BY started_at DESC, run_id LIMIT $limit",
+            {"run_id": run_id, "limit": limit},
+        )
+
+    def nights_until(self, night: Any, count: int) -> list[dict[str, Any]]:
+        """``cost_per_night`` of the ``count`` nights with review runs up to ``night``."""
+        return self.query_dicts(
+            "SELECT * FROM cost_per_night WHERE beijing_night IN (SELECT DISTINCT beijing_night "
+            "FROM review_runs WHERE beijing_night <= $night ORDER BY 1 DESC LIMIT $count) "
+            "ORDER BY beijing_night DESC, profile, backend",
+            {"night": night, "count": count},
+        )
+
+    def run_failures(self, run_id: str) -> list[dict[str, Any]]:
+        """What went wrong in ``run_id``, each with its reason."""
+        return self.query_dicts(sql_text("run_failures.sql"), {"run_id": run_id})
+
+    def field_results(self, source: str, profile: str) -> list[dict[str, Any]]:
+        """Per parsed document of ``source``: each field's latest state and grounded quotes."""
+        return self.query_dicts(
+            sql_text("field_results.sql"), {"source": source, "profile": profile}
+        )
+
+    def findings_of_run(self, run_id: str) -> list[dict[str, Any]]:
+        """The tracked findings of ``run_id`` (new, persisting, fixed, suppressed)."""
+        return self.query_dicts(
+            "SELECT * FROM findings WHERE run_id = ? ORDER BY relpath, line, field", [run_id]
+        )
+
     # -- review -------------------------------------------------------------------------
 
     def review_candidates(

@@ -196,7 +196,7 @@ def _review(run: ReviewRun) -> ReviewResult:
         landing.work_items([item], WorkItemStatus.FAILED, f"cannot be planned: {why}")
     if not plan.items:  # nothing new: no backend needed, nothing sent
         label = "none (nothing to review)"
-        summary = _finish(run, RunStatus.COMPLETED, None, label)
+        summary = _finish(run, RunStatus.COMPLETED, None, label, plan.skipped)
         return ReviewResult(run.run_id, summary.status, label, summary, skipped=plan.skipped)
     with open_backend(options.backend, settings, options.simulator) as backend:
         if backend.name == "selfhosted":
@@ -208,7 +208,7 @@ def _review(run: ReviewRun) -> ReviewResult:
             settings.max_in_flight, client_config(settings), landing,
         )  # fmt: skip
         status, reason = dispatch_all(dispatch, run.stages, landing)
-        summary = _finish(run, status, reason, backend.label)
+        summary = _finish(run, status, reason, backend.label, plan.skipped)
     return ReviewResult(run.run_id, summary.status, backend.label, summary, skipped=plan.skipped)
 
 
@@ -242,10 +242,14 @@ def dispatch_all(
 
 
 def _finish(
-    run: ReviewRun, status: RunStatus, reason: str | None, backend_label: str
+    run: ReviewRun,
+    status: RunStatus,
+    reason: str | None,
+    backend_label: str,
+    skipped: int,
 ) -> RunSummary:
     summary = run.stages.report(run.store, run.run_id, status, backend_label, reason,
-                                run.settings.pro_model)  # fmt: skip
+                                run.settings.pro_model, skipped)  # fmt: skip
     if status is RunStatus.COMPLETED and summary.totals["failed_items"]:
         status = RunStatus.COMPLETED_WITH_FAILURES
         summary = RunSummary(run.run_id, status, backend_label, summary.totals,

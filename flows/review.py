@@ -11,6 +11,7 @@ replaced whole); a test keeps the two identical.
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from prefect import flow
@@ -19,7 +20,8 @@ from prefect.runtime import flow_run
 from flows.pipelines import ReviewResult, review_pipeline
 from nightshift.options import BackendName, ReviewOptions
 from nightshift.settings import Settings
-from tasks.prefect_tasks import PREFECT_STAGES
+from tasks.prefect_tasks import PREFECT_STAGES, report_html_task
+from tasks.report_html import report_path
 
 
 @flow(name="review-corpus", log_prints=True)
@@ -51,4 +53,9 @@ def review_corpus(
 
 
 def run_options(options: ReviewOptions) -> ReviewResult:
-    return review_pipeline(options, Settings(), PREFECT_STAGES, flow_run_id=flow_run.get_id())
+    settings = Settings()
+    result = review_pipeline(options, settings, PREFECT_STAGES, flow_run_id=flow_run.get_id())
+    if result.plan is None:  # a plan writes nothing, so it has no report
+        db = Path(options.db) if options.db else settings.db_path
+        report_html_task(db, report_path(db, result.run_id), result.run_id)
+    return result

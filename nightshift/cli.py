@@ -314,20 +314,16 @@ def print_review(result: ReviewResult) -> None:
     summary = result.summary
     assert summary is not None
     console.print(f"[bold]Backend:[/] {result.backend}")
-    if summary.totals["documents"] == 0 and result.skipped:
-        console.print(
-            f"{result.skipped} documents already reviewed with this profile version, skipped "
-            "(--force reviews them again); nothing was sent."
-        )
+    skipped = summary.skipped_line()
+    if summary.totals["documents"] == 0 and skipped is not None:
+        console.print(skipped)
         return
     print_table(f"review {result.run_id}: {result.status}", SUMMARY_COLUMNS,
                 [summary.totals_row()])  # fmt: skip
     print_table("requests by model", BY_MODEL_COLUMNS, summary.by_model_rows())
-    for line in (summary.planned_line(), summary.savings_line()):
+    for line in (summary.planned_line(), summary.savings_line(), skipped):
         if line is not None:
             console.print(line)
-    if result.skipped:
-        console.print(f"{result.skipped} documents already reviewed earlier were skipped.")
     if summary.status_reason:
         console.print(f"[yellow]{result.status}:[/] {summary.status_reason}")
 
@@ -600,6 +596,51 @@ def matrix(
 
         run_guarded(lambda: write_xlsx(found, target))
     console.print(f"{len(found.rows)} contracts x {len(found.columns)} fields written to {target}")
+
+
+@app.command()
+def runs(
+    db: DbOption = None,
+    limit: Annotated[int, typer.Option(help="How many runs to list", min=1)] = 20,
+) -> None:
+    """Recent review runs: source, profile, backend, status, documents, requests and cost."""
+    from connectors.store import Store
+    from tasks.run_report import RUNS_COLUMNS, recent_runs
+
+    path = existing_database(db)
+
+    def listed() -> list[list[str]]:
+        with Store(path) as store:
+            return recent_runs(store, limit)
+
+    rows = run_guarded(listed)
+    if not rows:
+        console.print(f"no review run in {path} yet")
+        return
+    table = Table(title=f"the latest {len(rows)} review runs in {path}")
+    for column in RUNS_COLUMNS:
+        numeric = column in ("documents", "requests", "cost USD")
+        whole = column in ("run", "started (UTC)")  # an id cut short cannot be passed to --run
+        table.add_column(column, justify="right" if numeric else "left", no_wrap=whole)
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
+
+
+@app.command()
+def report(
+    out: Annotated[Path, typer.Option("--out", help="The HTML file to write")],
+    run: Annotated[
+        str | None, typer.Option(help="A review run id (default: the latest review run)")
+    ] = None,
+    db: DbOption = None,
+) -> None:
+    """Write one run's report as a self-contained HTML file (opens offline, prints)."""
+    from tasks.report_html import write_report
+
+    path = existing_database(db)
+    written = run_guarded(lambda: write_report(path, out, run, datetime.now(UTC)))
+    console.print(f"report of {written.run['run_id']} written to {out}")
 
 
 @app.command()

@@ -8,7 +8,8 @@ ledger is the cache.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
+from pathlib import Path
 
 from prefect import task
 from prefect.artifacts import create_markdown_artifact
@@ -25,6 +26,7 @@ from tasks.ledger import DispatchStats
 from tasks.plan import WorkItem
 from tasks.price import PlanReport
 from tasks.report import RunSummary
+from tasks.report_html import report_markdown, write_report
 from tasks.review_plan import ReviewPlan
 from tasks.stages import PLAIN_STAGES, Stages
 
@@ -58,13 +60,31 @@ def dispatch_task(run: DispatchRun, batch: Sequence[WorkItem], done_before: int)
 
 @task(name="report", cache_policy=NONE)
 def report_task(
-    store: Store, run_id: str, status: RunStatus, backend: str, reason: str | None, pro_model: str
+    store: Store,
+    run_id: str,
+    status: RunStatus,
+    backend: str,
+    reason: str | None,
+    pro_model: str,
+    skipped: int,
 ) -> RunSummary:
-    summary = PLAIN_STAGES.report(store, run_id, status, backend, reason, pro_model)
+    summary = PLAIN_STAGES.report(store, run_id, status, backend, reason, pro_model, skipped)
     create_markdown_artifact(
         summary.markdown(), key="review-summary", description=f"nightshift review {run_id}"
     )
     return summary
+
+
+@task(name="report-html", cache_policy=NONE)
+def report_html_task(db: Path, out: Path, run_id: str) -> Path:
+    """The run's HTML report, written beside the database; the flow run's artifact names the
+    file and repeats the headline (Prefect's UI renders markdown, not a whole HTML page)."""
+    report = write_report(db, out, run_id, datetime.now(UTC))
+    create_markdown_artifact(
+        report_markdown(report, out), key="review-report",
+        description=f"nightshift review {run_id}: the HTML report",
+    )  # fmt: skip
+    return out
 
 
 PREFECT_STAGES = Stages(

@@ -73,6 +73,18 @@ class RunSummary:
             for row in self.by_model
         ]
 
+    def skipped_line(self) -> str | None:
+        """Why a run sent less than its source holds: documents reviewed before were skipped."""
+        skipped = self.totals.get("skipped_documents", 0)
+        if not skipped:
+            return None
+        if self.totals["documents"] == 0:
+            return (
+                f"{skipped} documents already reviewed with this profile version, skipped "
+                "(--force reviews them again); nothing was sent."
+            )
+        return f"{skipped} documents already reviewed earlier were skipped."
+
     def savings_line(self) -> str | None:
         t = self.totals
         if not t["cost_usd"]:
@@ -85,16 +97,12 @@ class RunSummary:
     def planned_line(self) -> str | None:
         """What the plan predicted next to what the run settled, cost and cache hits."""
         t = self.totals
-        planned = t.get("planned_cost_usd")
+        planned = t.get("planned_usd")
         if planned is None or not t["requests"]:
             return None
         settled = t["cost_usd"]
         off = f" ({settled / planned - 1:+.1%})" if planned else ""
-        predicted = (
-            t["planned_cache_hit_tokens"] / t["planned_prompt_tokens"]
-            if t.get("planned_prompt_tokens")
-            else 0.0
-        )
+        predicted = t.get("planned_cache_hit_share") or 0.0
         actual = t["cache_hit_tokens"] / t["prompt_tokens"] if t["prompt_tokens"] else 0.0
         return (
             f"Planned ${planned:.4f}, settled ${settled:.4f}{off}; cache-hit share planned "
@@ -106,6 +114,8 @@ class RunSummary:
         lines += [f"Backend: {self.backend}"]
         if self.status_reason:
             lines += ["", f"Reason: {self.status_reason}"]
+        if (skipped := self.skipped_line()) is not None:
+            lines += ["", skipped]
         lines += ["", *_markdown_table(SUMMARY_COLUMNS, [self.totals_row()])]
         for line in (self.planned_line(), self.savings_line()):
             if line is not None:
@@ -144,8 +154,18 @@ def summarize_run(
     backend: str,
     reason: str | None = None,
     pro_model: str = DEFAULT_PRO_MODEL,
+    skipped: int = 0,
 ) -> RunSummary:
+    """The run's numbers; ``skipped`` documents of its source were reviewed before. What its
+    plan predicted comes from the run's row (``Store.record_plan``)."""
     totals = store.run_totals(run_id)
     totals["cost_usd"] = float(totals["cost_usd"])
     totals.update(price_comparisons(store, run_id, pro_model))
+    totals["skipped_documents"] = skipped
+    planned_prompt, planned_hits = (
+        totals.pop("planned_prompt_tokens"),
+        totals.pop("planned_cache_hit_tokens"),
+    )
+    totals["planned_usd"] = totals.pop("planned_cost_usd")
+    totals["planned_cache_hit_share"] = planned_hits / planned_prompt if planned_prompt else None
     return RunSummary(run_id, status, backend, totals, store.cost_by_model(run_id), reason)

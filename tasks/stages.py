@@ -44,7 +44,8 @@ class Stages:
     price: Callable[[ReviewPlan, Profile, datetime], PlanReport]
     wait_until_ready: Callable[[Backend, float], list[str]]
     dispatch: Callable[[DispatchRun, Sequence[WorkItem], int], DispatchStats]
-    report: Callable[[Store, str, RunStatus, str, str | None, str], RunSummary]
+    # store, run id, status, backend label, reason, Pro model, skipped documents, plan's price
+    report: Callable[[Store, str, RunStatus, str, str | None, str, int], RunSummary]
 
 
 PLAIN_STAGES = Stages(

@@ -21,7 +21,7 @@ def review(source: Path, profile: str, db: Path) -> ReviewResult:
 def planned_and_settled(result: ReviewResult) -> tuple[float, float]:
     assert result.summary is not None
     totals = result.summary.totals
-    return totals["planned_cost_usd"], totals["cost_usd"]
+    return totals["planned_usd"], totals["cost_usd"]
 
 
 def test_the_summary_prints_planned_against_settled(tmp_path: Path) -> None:

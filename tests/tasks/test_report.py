@@ -38,3 +38,24 @@ def test_a_run_that_cost_nothing_claims_no_savings() -> None:
     summary = RunSummary("review-2", RunStatus.COMPLETED, "self-hosted", free, [])
     assert summary.savings_line() is None
     assert "Saved" not in summary.markdown()
+
+
+def test_a_run_that_sent_nothing_says_what_it_skipped_and_why() -> None:
+    nothing = {**TOTALS, "documents": 0, "cost_usd": 0.0, "skipped_documents": 8}
+    summary = RunSummary("review-3", RunStatus.COMPLETED, "none", nothing, [])
+    expected = ("8 documents already reviewed with this profile version, skipped "
+                "(--force reviews them again); nothing was sent.")  # fmt: skip
+    assert summary.skipped_line() == expected
+    assert expected in summary.markdown()
+    assert summary.planned_line() is None
+
+
+def test_the_plan_is_shown_beside_what_the_run_settled_at() -> None:
+    planned = {**TOTALS, "planned_usd": 0.02, "planned_cache_hit_share": 0.1}
+    summary = RunSummary("review-4", RunStatus.COMPLETED, "simulator", planned, BY_MODEL)
+    settled = TOTALS["cost_usd"]
+    share = TOTALS["cache_hit_tokens"] / TOTALS["prompt_tokens"]
+    line = (f"Planned $0.0200, settled ${settled:.4f} ({settled / 0.02 - 1:+.1%}); cache-hit "
+            f"share planned 10.0%, actual {share:.1%}.")  # fmt: skip
+    assert summary.planned_line() == line
+    assert line in summary.markdown()
