@@ -37,13 +37,14 @@ def test_the_summary_prints_planned_against_settled(tmp_path: Path) -> None:
 
 def test_a_second_night_is_planned_within_ten_percent_of_what_it_settles(tmp_path: Path) -> None:
     # Night 1 prices answers at the profile's own estimate; its answers teach the ledger their
-    # size. Night 2 reviews a changed copy of the code (new keys, so every request is sent).
+    # size. Night 2 reviews a copy with every file changed (so every file is asked about again
+    # and every request is new).
     db = tmp_path / "db.duckdb"
     first = review(SAMPLE / "codebase", "codebase", db)
     changed = tmp_path / "codebase"
     shutil.copytree(SAMPLE / "codebase", changed)
-    for path in changed.rglob("*.py"):
-        path.write_text(path.read_text() + "\n# reviewed again\n")
+    for path in (p for p in changed.rglob("*") if p.is_file()):
+        path.write_text(path.read_text() + "\n")
     second = review(changed, "codebase", db)
     planned, settled = planned_and_settled(second)
     assert second.summary is not None and second.summary.totals["requests"] > 0
