@@ -88,6 +88,24 @@ class DocumentTextRow(Row):
 
 
 @dataclasses.dataclass(frozen=True)
+class DocumentPageRow(Row):
+    """One page of a PDF parsed with OCR on: where its text came from, and how sure OCR was."""
+
+    TABLE: ClassVar[str] = "document_pages"
+    doc_id: str
+    page: int
+    text_chars: int
+    ocr: bool
+    ocr_status: str
+    engine: str | None
+    languages: str | None
+    confidence: float | None
+    seconds: float | None
+    detail: str | None
+    created_at: datetime
+
+
+@dataclasses.dataclass(frozen=True)
 class RequestRow(Row):
     """One HTTP attempt of a request: the ledger."""
 
@@ -164,6 +182,7 @@ class ExtractionRow(Row):
     created_at: datetime
     backend: str | None
     match_score: float | None = None
+    ocr: bool | None = None  # grounded on a page whose text came from OCR
 
 
 @dataclasses.dataclass(frozen=True)
@@ -271,5 +290,5 @@ class SuppressionRow(Row):
 
 TABLE_ROWS: tuple[type[Row], ...] = (
     RunRow, DocumentRow, DocumentTextRow, RequestRow, WorkItemRow, ExtractionRow, ReviewRow,
-    FieldStateRow, FindingRunRow, FindingRow, SuppressionRow,
+    FieldStateRow, FindingRunRow, FindingRow, SuppressionRow, DocumentPageRow,
 )  # fmt: skip

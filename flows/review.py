@@ -18,7 +18,7 @@ from prefect.runtime import flow_run
 
 from flows.pipelines import ReviewResult, review_pipeline
 from nightshift.options import BackendName, ReviewOptions
-from nightshift.settings import Settings
+from nightshift.settings import OcrMode, Settings
 from tasks.prefect_tasks import PREFECT_STAGES
 
 
@@ -37,12 +37,14 @@ def review_corpus(
     include: tuple[str, ...] = (),
     exclude: tuple[str, ...] = (),
     simulator: dict[str, Any] | None = None,
+    ocr: OcrMode = "never",
 ) -> ReviewResult:
     """Review ``source`` with ``profile`` into the DuckDB file ``db`` (see ``ReviewOptions``)."""
     options = ReviewOptions(
         source=source, profile=profile, db=db, budget_usd=budget_usd, plan_only=plan_only,
         force=force, backend=backend, off_peak_only=off_peak_only, allow_peak=allow_peak,
         deadline=deadline, include=include, exclude=exclude, simulator=simulator or {},
+        ocr=ocr,
     )  # fmt: skip
     return run_options(options)
 
