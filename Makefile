@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 CHECKOV_VENV ?= .venv-checkov
 DB ?= demo.duckdb
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench clean system-deps
 
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,7 +30,17 @@ lint: $(BIN)/.installed
 
 # Two workers that steal work from each other: the suite waits on servers and subprocesses as much
 # as it computes (three workers measured slower on two cores).
-test: $(BIN)/.installed $(CHECKOV_VENV)/.installed lint
+# The OCR tests need Tesseract with English and orientation data: installed when missing
+# (Debian/Ubuntu; through sudo unless root).
+OCR_PACKAGES := tesseract-ocr tesseract-ocr-eng tesseract-ocr-osd
+system-deps:
+	@if [ "$$(tesseract --list-langs 2>/dev/null | grep -cxE 'eng|osd')" != 2 ]; then \
+		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$SUDO apt-get update -qq && \
+		$$SUDO apt-get install -y -qq --no-install-recommends $(OCR_PACKAGES); \
+	fi
+
+test: $(BIN)/.installed $(CHECKOV_VENV)/.installed system-deps lint
 	$(BIN)/pytest -n 2 --dist worksteal
 
 bench: $(BIN)/.installed

@@ -36,8 +36,8 @@ def review_corpus(
     deadline: datetime | None = None,
     include: tuple[str, ...] = (),
     exclude: tuple[str, ...] = (),
-    simulator: dict[str, Any] | None = None,
     ocr: OcrMode = "never",
+    simulator: dict[str, Any] | None = None,
 ) -> ReviewResult:
     """Review ``source`` with ``profile`` into the DuckDB file ``db`` (see ``ReviewOptions``)."""
     options = ReviewOptions(
