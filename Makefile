@@ -29,10 +29,13 @@ lint: $(BIN)/.installed
 	$(BIN)/mypy
 
 # System packages the tests drive, installed only when missing, with sudo only when not root:
-# PostgreSQL (Prefect's production setting) and Chromium (the report's browser test).
+# PostgreSQL (Prefect's production setting), Chromium (the report's browser test) and
+# Tesseract with English and orientation data (OCR).
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+OCR_PACKAGES := tesseract-ocr tesseract-ocr-eng tesseract-ocr-osd
 SYSTEM_PACKAGES := $(shell ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || echo postgresql) \
-	$(shell command -v chromium >/dev/null || echo chromium)
+	$(shell command -v chromium >/dev/null || echo chromium) \
+	$(shell [ "$$(tesseract --list-langs 2>/dev/null | grep -cxE 'eng|osd')" = 2 ] || echo $(OCR_PACKAGES))
 system-deps:
 	$(if $(strip $(SYSTEM_PACKAGES)),$(SUDO) apt-get update -q && \
 		$(SUDO) apt-get install -y --no-install-recommends $(SYSTEM_PACKAGES),@true)

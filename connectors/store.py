@@ -251,6 +251,29 @@ class Store:
             "DELETE FROM documents WHERE uri = ? AND doc_id = ? AND status = 'ok'", [uri, doc_id]
         )
 
+    def ocr_candidates(self, always: bool, min_chars: int) -> set[str]:
+        """PDF contents parsed without OCR that OCR could add text to (see the SQL file)."""
+        params = {"always": always, "min_chars": min_chars}
+        return {row["doc_id"] for row in self.query_dicts(sql_text("ocr_candidates.sql"), params)}
+
+    def drop_parse(self, uri: str, doc_id: str) -> None:
+        """Delete the row of ``uri`` with ``doc_id`` and that content's text: it was parsed
+        again (with OCR), and the new row and text land with this call, in one transaction."""
+        self.query("DELETE FROM documents WHERE uri = ? AND doc_id = ?", [uri, doc_id])
+        self.query("DELETE FROM document_texts WHERE doc_id = ?", [doc_id])
+
+    def ocr_pages(self, doc_ids: Iterable[str]) -> dict[str, set[int]]:
+        """The pages (1-based) whose stored text came from OCR, of each of ``doc_ids``."""
+        rows = self.rows_for_keys(
+            "doc_id", doc_ids,
+            "SELECT DISTINCT doc_id, page FROM document_pages JOIN _keys USING (doc_id) "
+            "WHERE ocr",
+        )  # fmt: skip
+        found: dict[str, set[int]] = {}
+        for row in rows:
+            found.setdefault(row["doc_id"], set()).add(row["page"])
+        return found
+
     # -- runs ---------------------------------------------------------------------------
 
     def start_run(self, run: RunRow) -> None:

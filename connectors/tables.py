@@ -93,6 +93,24 @@ class DocumentTextRow(Row):
 
 
 @dataclasses.dataclass(frozen=True)
+class DocumentPageRow(Row):
+    """One page of a PDF parsed with OCR on: where its text came from, and how sure OCR was."""
+
+    TABLE: ClassVar[str] = "document_pages"
+    doc_id: str
+    page: int
+    text_chars: int
+    ocr: bool
+    ocr_status: str
+    engine: str | None
+    languages: str | None
+    confidence: float | None
+    seconds: float | None
+    detail: str | None
+    created_at: datetime
+
+
+@dataclasses.dataclass(frozen=True)
 class RequestRow(Row):
     """One HTTP attempt of a request: the ledger."""
 
@@ -170,6 +188,7 @@ class ExtractionRow(Row):
     created_at: datetime
     backend: str | None
     match_score: float | None = None
+    ocr: bool | None = None  # grounded on a page whose text came from OCR
     # The value read as its field's type (tasks/typed_values.py); status 'invalid' flags a value
     # that could not be, with the reason.
     value_type: str | None = None
@@ -303,5 +322,5 @@ class SuppressionRow(Row):
 
 TABLE_ROWS: tuple[type[Row], ...] = (
     RunRow, DocumentRow, DocumentTextRow, RequestRow, WorkItemRow, ExtractionRow, ReviewRow,
-    FieldStateRow, FindingRunRow, FindingRow, SuppressionRow, FamilyRow,
+    FieldStateRow, FindingRunRow, FindingRow, SuppressionRow, FamilyRow, DocumentPageRow,
 )  # fmt: skip

@@ -27,13 +27,14 @@ from nightshift.models import RunStatus, WorkItemStatus
 from nightshift.offpeak import utc_instant
 from nightshift.options import ReviewOptions
 from nightshift.profiles import Profile, load_profile
-from nightshift.settings import Settings
+from nightshift.settings import OcrMode, Settings
 from tasks.dispatch import DispatchRun
 from tasks.families import land_families
 from tasks.findings import track_findings
 from tasks.gate import Gate
 from tasks.ingest import IngestOptions, IngestSummary
 from tasks.land import Landing
+from tasks.ocr import OcrConfig
 from tasks.pdf_pool import PdfLimits
 from tasks.price import PlanReport, calibrated
 from tasks.report import RunSummary
@@ -56,7 +57,7 @@ class IngestReport:
         return sum(row["files"] for row in self.rows)
 
 
-def ingest_options(settings: Settings) -> IngestOptions:
+def ingest_options(settings: Settings, ocr: OcrMode = "never") -> IngestOptions:
     passwords: tuple[str, ...] = ("",)
     if settings.pdf_password is not None:
         passwords = ("", settings.pdf_password.get_secret_value())
@@ -73,6 +74,13 @@ def ingest_options(settings: Settings) -> IngestOptions:
         ),
         workers=settings.workers,
         fetch_workers=settings.fetch_workers,
+        ocr=OcrConfig(
+            mode=ocr,
+            languages=settings.ocr_languages,
+            dpi=settings.ocr_dpi,
+            max_pixels=settings.ocr_max_pixels,
+            page_seconds=settings.ocr_page_seconds,
+        ),
     )
 
 
@@ -83,6 +91,7 @@ def ingest_pipeline(
     exclude: Sequence[str] = (),
     stages: Stages = PLAIN_STAGES,
     flow_run_id: str | None = None,
+    ocr: OcrMode = "never",
 ) -> IngestReport:
     started = time.monotonic()
     run_id = f"ingest-{flow_run_id or uuid.uuid4().hex[:12]}"
@@ -91,7 +100,7 @@ def ingest_pipeline(
         store.start_run(RunRow(run_id, flow_run_id, "ingest", None, None, source.uri, None,
                                utc_now()))  # fmt: skip
         try:
-            summary = stages.ingest(source, store, ingest_options(settings), run_id)
+            summary = stages.ingest(source, store, ingest_options(settings, ocr), run_id)
         except BaseException as exc:
             store.finish_run(run_id, RunStatus.FAILED, f"{type(exc).__name__}: {exc}", None)
             raise
@@ -134,7 +143,8 @@ class ReviewRun:
         return calibrated(self.profile, *observed)
 
     def ingest_and_plan(self) -> ReviewPlan:
-        self.stages.ingest(self.source, self.store, ingest_options(self.settings), self.run_id)
+        options = ingest_options(self.settings, self.options.ocr)
+        self.stages.ingest(self.source, self.store, options, self.run_id)
         models = models_for(self.options.backend, self.settings)
         return self.stages.plan(self.store, self.source.uri, self.profile, self.options.force,
                                 self.scope, models)  # fmt: skip

@@ -15,14 +15,16 @@ from pydantic import ValidationError
 from nightshift.errors import ConfigError
 from nightshift.options import BACKENDS, ReviewOptions
 from nightshift.profiles import load_profile
-from nightshift.settings import Settings
+from nightshift.settings import OcrMode, Settings
 
 
 def review_options(settings: Settings, **values: Any) -> ReviewOptions:
     """Options for a review that can start: valid values, a profile that loads, the backend's
-    credentials, a source that exists and a database that can be opened."""
+    credentials, a source that exists, the OCR engine when asked for, and a database that can
+    be opened."""
     options = validated(values)
     check_source(options.source)
+    check_ocr(options.ocr, settings)
     load_profile(options.profile)
     if not options.plan_only:
         check_backend(options.backend, settings)
@@ -57,6 +59,14 @@ def check_backend(backend: str, settings: Settings) -> None:
             "--backend selfhosted needs NIGHTSHIFT_SELFHOSTED_BASE_URL (the endpoint that "
             "the infra/ module outputs) and NIGHTSHIFT_SELFHOSTED_API_KEY"
         )
+
+
+def check_ocr(mode: OcrMode, settings: Settings) -> None:
+    """With OCR asked for, Tesseract, its language data and pypdfium2 are installed."""
+    if mode != "never":
+        from tasks.ocr import OcrConfig, check_ocr_engine
+
+        check_ocr_engine(OcrConfig(mode=mode, languages=settings.ocr_languages))
 
 
 def check_source(source: str) -> None:

@@ -19,7 +19,7 @@ from prefect.runtime import flow_run
 
 from flows.pipelines import ReviewResult, review_pipeline
 from nightshift.options import BackendName, ReviewOptions
-from nightshift.settings import Settings
+from nightshift.settings import OcrMode, Settings
 from tasks.prefect_tasks import PREFECT_STAGES, report_html_task
 from tasks.report_html import report_path
 
@@ -38,6 +38,7 @@ def review_corpus(
     deadline: datetime | None = None,
     include: tuple[str, ...] = (),
     exclude: tuple[str, ...] = (),
+    ocr: OcrMode = "never",
     simulator: dict[str, Any] | None = None,
     shard_index: int = 0,
     shard_count: int = 1,
@@ -48,6 +49,7 @@ def review_corpus(
         force=force, backend=backend, off_peak_only=off_peak_only, allow_peak=allow_peak,
         deadline=deadline, include=include, exclude=exclude, simulator=simulator or {},
         shard_index=shard_index, shard_count=shard_count,
+        ocr=ocr,
     )  # fmt: skip
     return run_options(options)
 

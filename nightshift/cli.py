@@ -20,7 +20,7 @@ from rich.table import Table
 from nightshift.errors import ConfigError, NightshiftError, RunStoppingError
 from nightshift.models import RunStatus
 from nightshift.progress import ProgressEvent, ProgressHook, progress_hook
-from nightshift.settings import PdfEngine, Settings
+from nightshift.settings import OcrMode, PdfEngine, Settings
 
 if TYPE_CHECKING:
     from flows.pipelines import IngestReport, ReviewResult
@@ -132,6 +132,14 @@ def prefect_api() -> Iterator[None]:
             del os.environ["PREFECT_API_URL"]
 
 
+OcrOption = Annotated[
+    OcrMode,
+    typer.Option(
+        help="OCR pages without a text layer with Tesseract: never, auto (only pages whose text "
+        "layer is empty or nearly so) or always"
+    ),
+]
+
 PrefectOption = Annotated[
     bool | None,
     typer.Option(
@@ -152,10 +160,11 @@ def ingest(
         PdfEngine | None, typer.Option(help="pypdf (default) or pdfium (needs the pdfium extra)")
     ] = None,
     max_file_mb: Annotated[float | None, typer.Option(help="Skip files larger than this")] = None,
+    ocr: OcrOption = "never",
     prefect: PrefectOption = None,
 ) -> None:
     """Discover, parse and count every file of SOURCE and land one row per file in DuckDB."""
-    from flows.preflight import check_database, check_source
+    from flows.preflight import check_database, check_ocr, check_source
 
     settings = Settings()
     overrides = {
@@ -165,6 +174,7 @@ def ingest(
     }
     settings = settings.model_copy(update={k: v for k, v in overrides.items() if v is not None})
     run_guarded(lambda: check_source(source))
+    run_guarded(lambda: check_ocr(ocr, settings))
     run_guarded(lambda: check_database(settings.db_path, False))
     with progress_bar() as show:
         token = progress_hook.set(show)
@@ -175,13 +185,16 @@ def ingest(
                     with prefect_api():
                         from flows.ingest import ingest_corpus
 
-                        return ingest_corpus(source, str(settings.db_path), include, exclude)
+                        return ingest_corpus(source, str(settings.db_path), include, exclude,
+                                             ocr)  # fmt: skip
 
                 report = run_guarded(tracked_ingest)
             else:
                 from flows.pipelines import ingest_pipeline
 
-                report = run_guarded(lambda: ingest_pipeline(source, settings, include, exclude))
+                report = run_guarded(
+                    lambda: ingest_pipeline(source, settings, include, exclude, ocr=ocr)
+                )
         finally:
             progress_hook.reset(token)
     table = Table(title=f"{report.files} files from {source} ({report.seconds:.1f} s)")
@@ -228,6 +241,7 @@ def review(
     oracle_exact: Annotated[
         bool, typer.Option(help="With --oracle: answer the labels verbatim, unperturbed")
     ] = False,
+    ocr: OcrOption = "never",
     prefect: PrefectOption = None,
 ) -> None:
     """Review SOURCE with a profile and land grounded extractions in DuckDB."""
@@ -244,7 +258,7 @@ def review(
             settings, source=source, profile=profile, db=str(db) if db else None,
             budget_usd=budget, plan_only=plan, force=force, backend=backend,
             off_peak_only=off_peak_only, allow_peak=allow_peak, include=tuple(include),
-            exclude=tuple(exclude), simulator=knobs,
+            exclude=tuple(exclude), simulator=knobs, ocr=ocr,
         )
     )  # fmt: skip
     result = run_review(options, settings, track=tracked(prefect) and not plan)

@@ -64,6 +64,35 @@ class DocumentRef:
     problem: tuple[DocStatus, str] | None = None
 
 
+class PageSource(StrEnum):
+    """Where the stored text of a PDF page parsed with OCR on came from."""
+
+    TEXT_LAYER = "text_layer"  # its own text layer (OCR not needed, or not better)
+    OCR = "ocr"  # OCR's text
+    EMPTY = "empty"  # OCR ran and found no text (a blank page)
+    TIMEOUT = "timeout"  # OCR passed the page's time budget; the text layer (if any) is kept
+    FAILED = "failed"  # the engine failed (its memory limit, a page it cannot render)
+
+
+@dataclass(frozen=True)
+class PageOcr:
+    """What OCR did on one page (1-based ``page``); ``confidence`` is the engine's mean word
+    confidence, 0-100, when it read any word."""
+
+    page: int
+    text_chars: int  # non-space characters of the page's text layer
+    source: PageSource
+    engine: str | None = None
+    languages: str | None = None
+    confidence: float | None = None
+    seconds: float | None = None
+    detail: str | None = None
+
+    @property
+    def ocr(self) -> bool:
+        return self.source is PageSource.OCR
+
+
 @dataclass(frozen=True)
 class ParsedDocument:
     """A file after parsing: its identity, its status and, when ``ok``, its text.
@@ -85,6 +114,7 @@ class ParsedDocument:
     warnings: tuple[str, ...] = ()
     etag: str | None = None
     modified: datetime | None = None
+    page_ocr: tuple[PageOcr, ...] = ()  # one per page when parsed with OCR on
 
     @property
     def pages(self) -> int:

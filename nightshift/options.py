@@ -12,6 +12,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from nightshift.settings import OcrMode
+
 BackendName = Literal["deepseek", "simulator", "selfhosted"]
 BACKENDS: tuple[str, ...] = ("deepseek", "simulator", "selfhosted")
 
@@ -39,6 +41,9 @@ class ReviewOptions(BaseModel):
     )
     include: tuple[str, ...] = Field((), description="Globs to include")
     exclude: tuple[str, ...] = Field((), description="Globs to exclude")
+    ocr: OcrMode = Field(
+        "never", description="OCR pages without a text layer: never, auto or always (Tesseract)"
+    )
     simulator: dict[str, Any] = Field(
         default_factory=dict, description="Simulator settings (tests and demos only)"
     )

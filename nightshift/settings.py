@@ -31,8 +31,18 @@ DEFAULT_PDF_MEMORY_MB = 2048
 DEFAULT_PDF_MAX_PAGES = 20_000
 
 DEFAULT_FETCH_WORKERS = 16
+# OCR of pages without a text layer (Tesseract). A 300-dpi render is what Tesseract is trained
+# for; a page is rendered smaller when it would pass the pixel cap (a poster, a 2400-dpi scan's
+# page size is what counts, not its image's resolution), so one page's memory stays bounded.
+DEFAULT_OCR_LANGUAGES = "eng"
+DEFAULT_OCR_DPI = 300
+DEFAULT_OCR_MAX_PIXELS = 25_000_000  # a letter page at 300 dpi is 8.4 million
+DEFAULT_OCR_PAGE_SECONDS = 60.0
 
 PdfEngine = Literal["pypdf", "pdfium"]
+# never: text layers only; auto: OCR the pages whose text layer is empty or nearly so;
+# always: OCR every page and keep OCR's text (a text layer that is garbage, e.g. unmapped fonts).
+OcrMode = Literal["never", "auto", "always"]
 
 
 class Settings(BaseSettings):
@@ -55,6 +65,10 @@ class Settings(BaseSettings):
     # Objects downloaded (and hashed) at once during ingest: S3 spends most of a small object's
     # time on the round trip, so several in flight keep it busy (bench/bench_s3_ingest.py).
     fetch_workers: int = Field(DEFAULT_FETCH_WORKERS, ge=1)
+    ocr_languages: str = Field(DEFAULT_OCR_LANGUAGES, pattern=r"^[A-Za-z_]+(\+[A-Za-z_]+)*$")
+    ocr_dpi: int = Field(DEFAULT_OCR_DPI, gt=0)
+    ocr_max_pixels: int = Field(DEFAULT_OCR_MAX_PIXELS, gt=0)
+    ocr_page_seconds: float = Field(DEFAULT_OCR_PAGE_SECONDS, gt=0)
 
     deepseek_api_key: SecretStr | None = Field(
         None, validation_alias=AliasChoices("DEEPSEEK_API_KEY", "deepseek_api_key")

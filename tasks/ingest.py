@@ -16,7 +16,10 @@ What a run guarantees:
   ``secret`` row, its content stored nowhere;
 - a file is read only if it is still a regular file when opened (a FIFO swapped in after
   discovery would block forever) and only up to the size limit, counted while reading: a file
-  that grew past it after discovery is ``too_large``, never landed with a stale size.
+  that grew past it after discovery is ``too_large``, never landed with a stale size;
+- with OCR on, each PDF page's OCR record lands with the document's text, and a PDF content
+  parsed earlier without OCR that OCR could add text to (no text, or a page nearly without) is
+  parsed again, its old row and text replaced.
 """
 
 from __future__ import annotations
@@ -35,11 +38,12 @@ import pyarrow as pa
 from connectors.paths import SkipRules, kind_of
 from connectors.sources import Fetched, Source, fetch_ahead
 from connectors.store import Store, utc_now
-from connectors.tables import DocumentRow, DocumentTextRow
+from connectors.tables import DocumentPageRow, DocumentRow, DocumentTextRow
 from nightshift.errors import ObjectFetchError, StorageError
 from nightshift.models import DocKind, DocStatus, DocumentRef, ParsedDocument
 from nightshift.settings import DEFAULT_FETCH_WORKERS
 from tasks.count import count_documents
+from tasks.ocr import MIN_TEXT_CHARS, OcrConfig
 from tasks.parse import parse_text_bytes
 from tasks.pdf_pool import PdfLimits, PdfParserPool
 from tasks.redact import redact_pages, redact_parsed
@@ -58,6 +62,7 @@ class IngestOptions:
     pdf_limits: PdfLimits = field(default_factory=PdfLimits)
     workers: int = 2
     fetch_workers: int = DEFAULT_FETCH_WORKERS  # downloads at once (connectors.sources.fetch_ahead)
+    ocr: OcrConfig = field(default_factory=OcrConfig)
 
 
 @dataclass(frozen=True)
@@ -181,9 +186,14 @@ class _Ingest:
         # ``ok`` rows whose text never landed (killed between two commits by an older version):
         # such content is parsed again, and the damaged rows are replaced when it lands.
         self.textless = store.textless_doc_ids()
-        for doc_id in self.textless:
+        # Contents parsed without OCR that OCR could add text to, when OCR is on: parsed again.
+        self.reocr: set[str] = set()
+        if options.ocr.enabled:
+            self.reocr = store.ocr_candidates(options.ocr.mode == "always", MIN_TEXT_CHARS)
+        for doc_id in self.textless | self.reocr:
             self.known.pop(doc_id, None)
         self.healed: set[tuple[str, str]] = set()  # (uri, doc_id) of damaged rows to replace
+        self.reparsed: set[tuple[str, str]] = set()  # (uri, doc_id) parsed again with OCR
         self.now = utc_now()
         self.pending: list[ParsedDocument] = []  # parsed, waiting for counts and landing
         self.rows: list[dict[str, Any]] = []  # rows ready to land as they are
@@ -199,6 +209,7 @@ class _Ingest:
             self.options.pdf_engine,
             self.options.pdf_passwords,
             self.options.pdf_limits,
+            self.options.ocr,
         ) as pool:
             self.pool = pool
             unfetched = self._unfetched(self.source.discover())
@@ -257,7 +268,7 @@ class _Ingest:
         if ref.etag is not None:
             for row in seen:
                 if (row["etag"] == ref.etag and row["doc_id"] is not None
-                        and row["doc_id"] not in self.textless):  # fmt: skip
+                        and row["doc_id"] not in self.textless | self.reocr):  # fmt: skip
                     self._touch(ref, row["doc_id"])
                     return True
         return False
@@ -265,7 +276,8 @@ class _Ingest:
     def _ingest_fetched(self, fetched: Fetched[FileRead]) -> None:
         ref, kind = fetched.ref, kind_of(fetched.ref.relpath)
         # Rows of this file whose content is whole in the store (a damaged row is not).
-        seen = [r for r in self.seen_rows.pop(ref.uri, []) if r["doc_id"] not in self.textless]
+        damaged = self.textless | self.reocr
+        seen = [r for r in self.seen_rows.pop(ref.uri, []) if r["doc_id"] not in damaged]
         exc = fetched.error
         if exc is not None:
             if isinstance(exc, StorageError) and not isinstance(exc, ObjectFetchError):
@@ -288,6 +300,8 @@ class _Ingest:
         doc_id = read.doc_id
         if doc_id in self.textless:
             self.healed.add((ref.uri, doc_id))
+        if doc_id in self.reocr:
+            self.reparsed.add((ref.uri, doc_id))
         if any(row["doc_id"] == doc_id for row in seen):
             fetched.close()
             return self._touch(ref, doc_id)
@@ -337,6 +351,7 @@ class _Ingest:
                 status_reason=reason,
                 text=text,
                 page_starts=tuple(starts),
+                page_ocr=outcome.text.page_ocr,
             )
             self._parsed(document)
 
@@ -386,7 +401,8 @@ class _Ingest:
     def _flush(self, final: bool = False) -> None:
         ok = [d for d in self.pending if d.status is DocStatus.OK]
         counts = {c.doc_id: c for c in count_documents(ok)}
-        texts = []
+        texts: list[DocumentTextRow] = []
+        pages: list[DocumentPageRow] = []
         for document in self.pending:
             ref = DocumentRef(document.uri, document.relpath, document.size, document.modified,
                               document.etag)  # fmt: skip
@@ -399,9 +415,11 @@ class _Ingest:
                 pages=document.pages or None,
                 lines=document.text.count("\n") + 1 if document.text else None,
                 tokens=count.tokens if count else None,
-                parser=self.options.pdf_engine if document.kind is DocKind.PDF else "text",
+                parser=self._parser(document),
             )
             self._add_row(row)
+            if document.doc_id is not None:
+                pages.extend(page_rows(document.doc_id, document, self.now))
             if count is not None:
                 texts.append(DocumentTextRow(
                     doc_id=count.doc_id, text=document.text,
@@ -415,8 +433,13 @@ class _Ingest:
                 if (row["uri"], row["doc_id"]) in self.healed:  # its replacement lands with it
                     self.store.drop_damaged_document(row["uri"], row["doc_id"])
                     self.healed.discard((row["uri"], row["doc_id"]))
+            for row in self.rows:
+                if (row["uri"], row["doc_id"]) in self.reparsed:
+                    self.store.drop_parse(row["uri"], row["doc_id"])
+                    self.reparsed.discard((row["uri"], row["doc_id"]))
             self.store.append([DocumentRow(**row) for row in self.rows])
             self.store.append(texts)
+            self.store.append(pages)
             if self.touched:
                 keys = pa.Table.from_pylist(self.touched, TOUCH_SCHEMA)
                 self.store.touch_documents(keys, self.now, self.run_id)
@@ -424,12 +447,29 @@ class _Ingest:
             if row["doc_id"] is not None and row["status"] != "":
                 self.known.setdefault(row["doc_id"], row)
         self.textless -= {text.doc_id for text in texts}
+        self.reocr -= {page.doc_id for page in pages}
         self.pending, self.rows, self.touched = [], [], []
+
+    def _parser(self, document: ParsedDocument) -> str:
+        if document.kind is not DocKind.PDF:
+            return "text"
+        if any(page.ocr for page in document.page_ocr):
+            return f"{self.options.pdf_engine}+tesseract"
+        return self.options.pdf_engine
 
     def _progress(self, current: str) -> None:
         if self.on_progress is not None:
             done = self.summary.files + len(self.pending)
             self.on_progress(IngestProgress(done, self.files_seen, current))
+
+
+def page_rows(doc_id: str, document: ParsedDocument, now: Any) -> list[DocumentPageRow]:
+    """The ``document_pages`` rows of a PDF parsed with OCR on (none when it was off)."""
+    return [
+        DocumentPageRow(doc_id, p.page, p.text_chars, p.ocr, str(p.source), p.engine, p.languages,
+                        p.confidence, p.seconds, p.detail, now)
+        for p in document.page_ocr
+    ]  # fmt: skip
 
 
 TOUCH_SCHEMA = pa.schema([("uri", pa.string()), ("doc_id", pa.string())])

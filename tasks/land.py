@@ -92,6 +92,8 @@ class Landing:
     # (doc, field, start, end) of grounded extractions landed in this run: the overlap of two
     # windows finds the same clause twice, and it lands once.
     _landed: set[tuple[str, str, int | None, int | None]] = field(default_factory=set)
+    # Pages whose text came from OCR, by document, read once per document per run.
+    _ocr_pages: dict[str, set[int]] = field(default_factory=dict)
 
     def attempts(
         self,
@@ -108,6 +110,10 @@ class Landing:
         """Land the answer's extractions; returns those landed (window duplicates dropped)."""
         now = self.clock()
         landed, rows = [], []
+        unread = {e.doc_id for e in check.extractions} - self._ocr_pages.keys()
+        if unread:
+            found = self.store.ocr_pages(unread)
+            self._ocr_pages.update({doc_id: found.get(doc_id, set()) for doc_id in unread})
         for extraction in check.extractions:
             key = (extraction.doc_id, extraction.field, extraction.char_start, extraction.char_end)
             if extraction.grounded and key in self._landed:
@@ -142,6 +148,7 @@ class Landing:
             line=e.line, grounded=e.grounded, match=e.match, window=e.window,
             model=planned.route.model, created_at=now, backend=self.scope,
             match_score=e.score if e.grounded else None,
+            ocr=e.grounded and e.page in self._ocr_pages.get(e.doc_id, set()),
             **value_columns(typed_value(spec.type if spec else "text", e.value)),
         )  # fmt: skip
 

@@ -14,6 +14,10 @@ A page count over ``max_pages`` ends the document as soon as the worker reports 
 that points 300,000 times at one page parses fast per page, so neither clock would stop it, and
 its text (300,000 pages) would then cost the ingest process dearly to count and store.
 
+With OCR on (``tasks.ocr``), a worker also renders and reads the pages without text; each such
+page has its own OCR budget inside the worker, and both clocks grow by that budget per page,
+so that a slow scan ends with its slow pages recorded rather than the whole document killed.
+
 A killed or crashed worker is replaced and the document ends with a status and a reason naming
 the limit; the run goes on.
 """
@@ -26,7 +30,7 @@ import multiprocessing
 import resource
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
@@ -39,7 +43,8 @@ from nightshift.settings import (
     DEFAULT_PDF_PAGE_SECONDS,
     DEFAULT_PDF_SECONDS_PER_PAGE,
 )
-from tasks.pdf_text import EXTRACTORS, PdfText
+from tasks.ocr import OcrConfig, check_ocr_engine
+from tasks.pdf_text import EXTRACTORS, PdfText, with_ocr
 
 WORKER_STARTUP_SECONDS = 120.0
 
@@ -62,14 +67,16 @@ class PdfOutcome:
     seconds: float
 
 
-def _worker_main(conn: Connection, engine: str, passwords: tuple[str, ...], memory_mb: int) -> None:
+def _worker_main(
+    conn: Connection, engine: str, passwords: tuple[str, ...], memory_mb: int, ocr: OcrConfig
+) -> None:
     # pypdf logs every odd font at WARNING; the outcome carries what matters.
     logging.getLogger("pypdf").setLevel(logging.ERROR)
     # Import the engine before the limit so that the limit bounds parsing, not the import.
     extractor = EXTRACTORS[engine]
-    if engine == "pdfium":
+    if engine == "pdfium" or ocr.enabled:
         import pypdfium2  # noqa: F401
-    else:
+    if engine == "pypdf":
         import pypdf  # noqa: F401
     limit = memory_mb * 1024 * 1024
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
@@ -88,6 +95,7 @@ def _worker_main(conn: Connection, engine: str, passwords: tuple[str, ...], memo
 
         try:
             result = extractor(path, passwords, on_page)
+            result = with_ocr(path, passwords, result, ocr, on_page)
         except MemoryError:
             result = PdfText(DocStatus.TIMEOUT, f"memory limit of {memory_mb} MB exceeded")
         except RecursionError:
@@ -114,6 +122,7 @@ class PdfParserPool:
     engine: str = "pypdf"
     passwords: Sequence[str] = ("",)
     limits: PdfLimits = field(default_factory=PdfLimits)
+    ocr: OcrConfig = field(default_factory=OcrConfig)
     _pool: list[_Worker] = field(default_factory=list, init=False)
     _context: Any = field(default=None, init=False)
 
@@ -128,6 +137,8 @@ class PdfParserPool:
         # does for spawn: about a second per worker under a Prefect worker, once per run.)
         self._context = multiprocessing.get_context("forkserver")
         self._context.set_forkserver_preload(["tasks.pdf_text", "pypdf"])
+        if self.ocr.enabled:  # fails at once, with what to install, when OCR cannot run
+            self.ocr = check_ocr_engine(self.ocr)
 
     def __enter__(self) -> PdfParserPool:
         return self
@@ -190,7 +201,7 @@ class PdfParserPool:
         parent, child = self._context.Pipe()
         process = self._context.Process(
             target=_worker_main,
-            args=(child, self.engine, tuple(self.passwords), self.limits.memory_mb),
+            args=(child, self.engine, tuple(self.passwords), self.limits.memory_mb, self.ocr),
             daemon=True,
         )
         process.start()
@@ -239,6 +250,10 @@ class PdfParserPool:
 
     def _deadline(self, worker: _Worker) -> tuple[float, str]:
         limits = self.limits
+        if self.ocr.enabled:  # each page may also be rendered and read within its OCR budget
+            extra = self.ocr.page_seconds
+            limits = replace(limits, seconds_per_page=limits.seconds_per_page + extra,
+                             page_seconds=limits.page_seconds + extra)  # fmt: skip
         if worker.pages_total is None:
             return (
                 worker.started + limits.min_seconds,

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from nightshift.models import DocStatus
+from nightshift.models import DocStatus, PageOcr, PageSource
 from tasks.normalize import normalize_text
+from tasks.ocr import OcrConfig, ocr_document, ocr_reason, pages_needing_ocr, text_chars
 
 PageCallback = Callable[[int, int], None]  # (pages done, pages in all)
 
@@ -21,6 +23,7 @@ class PdfText:
     status: DocStatus
     reason: str = ""
     pages: tuple[str, ...] = ()
+    page_ocr: tuple[PageOcr, ...] = ()  # one per page when parsed with OCR on
 
 
 def clean_page_text(text: str) -> str:
@@ -77,19 +80,9 @@ def _decrypt_pypdf(reader: object, passwords: Sequence[str]) -> bool:
 def extract_with_pdfium(path: str, passwords: Sequence[str], on_page: PageCallback) -> PdfText:
     import pypdfium2 as pdfium
 
-    document = None
-    for password in passwords:
-        try:
-            document = pdfium.PdfDocument(path, password=password or None)
-            break
-        except pdfium.PdfiumError as exc:
-            if "password" in str(exc).lower():
-                continue
-            return PdfText(DocStatus.CORRUPT, f"pdfium cannot read it: {_one_line(exc)}")
-        except OSError as exc:
-            return PdfText(DocStatus.UNREADABLE, f"cannot open: {exc.strerror or exc}")
-    if document is None:
-        return PdfText(DocStatus.ENCRYPTED, _encrypted_reason(passwords))
+    document = _open_pdfium(path, passwords)
+    if isinstance(document, PdfText):
+        return document
     try:
         count = len(document)
         on_page(0, count)
@@ -106,6 +99,60 @@ def extract_with_pdfium(path: str, passwords: Sequence[str], on_page: PageCallba
     finally:
         document.close()
     return _result_from_pages(pages)
+
+
+def _open_pdfium(path: str, passwords: Sequence[str]) -> Any:
+    """An open pdfium document, or the ``PdfText`` saying why it does not open."""
+    import pypdfium2 as pdfium
+
+    for password in passwords:
+        try:
+            return pdfium.PdfDocument(path, password=password or None)
+        except pdfium.PdfiumError as exc:
+            if "password" in str(exc).lower():
+                continue
+            return PdfText(DocStatus.CORRUPT, f"pdfium cannot read it: {_one_line(exc)}")
+        except OSError as exc:
+            return PdfText(DocStatus.UNREADABLE, f"cannot open: {exc.strerror or exc}")
+    return PdfText(DocStatus.ENCRYPTED, _encrypted_reason(passwords))
+
+
+def with_ocr(
+    path: str, passwords: Sequence[str], parsed: PdfText, config: OcrConfig, on_page: PageCallback
+) -> PdfText:
+    """``parsed`` with OCR's text on the pages ``config.mode`` asks for (see ``tasks.ocr``).
+
+    Whatever the text layer's engine, pages are rendered by pdfium; a PDF that pdfium cannot
+    open keeps its text layer and says so on every page OCR would have read.
+    """
+    if not config.enabled or parsed.status not in (DocStatus.OK, DocStatus.EMPTY_TEXT):
+        return parsed
+    import pypdfium2 as pdfium
+
+    document = _open_pdfium(path, passwords)
+    problem = document.reason if isinstance(document, PdfText) else None
+    if problem is None and len(document) != len(parsed.pages):
+        problem = f"pdfium counts {len(document)} pages, the text layer {len(parsed.pages)}"
+    try:
+        if problem is None:
+            pages, records = ocr_document(document, parsed.pages, config, on_page)
+    except pdfium.PdfiumError as exc:
+        problem = f"pdfium cannot render it: {_one_line(exc)}"
+    finally:
+        if not isinstance(document, PdfText):
+            document.close()
+    if problem is not None:
+        pages = list(parsed.pages)
+        wanted = set(pages_needing_ocr(pages, config.mode))
+        records = [
+            PageOcr(i + 1, text_chars(text), PageSource.FAILED if i in wanted else
+                    PageSource.TEXT_LAYER, config.engine, config.languages,
+                    detail=problem if i in wanted else None)
+            for i, text in enumerate(pages)
+        ]  # fmt: skip
+    result = _result_from_pages(pages)
+    reason = ocr_reason(records, config, result.status)
+    return PdfText(result.status, reason, result.pages, tuple(records))
 
 
 EXTRACTORS: dict[str, Callable[[str, Sequence[str], PageCallback], PdfText]] = {
