@@ -54,8 +54,9 @@ class AnswerCascade:
     async def run_pass(self, planned: PlannedRequest, depth: int = 0) -> None:
         views = self.views[planned.item.item_id]
         result = await self.ledger.answer(planned)
-        check = check_answer(
-            result.content, result.finish_reason, views,
+        # Grounding is CPU work: off the loop, so the requests in flight are served meanwhile.
+        check = await asyncio.to_thread(
+            check_answer, result.content, result.finish_reason, views,
             [f.name for f in planned.fields], self.indexes,
         )  # fmt: skip
         landed = self.landing.extractions(planned, check)
