@@ -19,7 +19,7 @@ from tasks.ground import GroundingIndex
 from tasks.land import Landing
 from tasks.ledger import DispatchStats, Ledger, PassFailed
 from tasks.plan import WorkItem
-from tasks.prompt import DocumentView
+from tasks.prompt import DocumentView, PromptSizer
 from tasks.requests import PlannedRequest, plan_request
 from tasks.route import Route, escalate
 from tasks.validate import AnswerCheck, check_answer
@@ -37,6 +37,7 @@ class AnswerCascade:
     indexes: Mapping[str, GroundingIndex]  # doc id -> grounding index
     scope: str  # the backend answering, part of every ledger key
     stats: DispatchStats
+    sizer: PromptSizer | None = None  # sizes requests from counted parts when given
 
     def plan(
         self,
@@ -49,7 +50,8 @@ class AnswerCascade:
         escalated_from: str | None = None,
     ) -> PlannedRequest:
         return plan_request(item, self.views[item.item_id], self.profile, fields, route,
-                            pass_index, shared, escalated_from, self.scope)  # fmt: skip
+                            pass_index, shared, escalated_from, self.scope,
+                            self.sizer)  # fmt: skip
 
     async def run_pass(self, planned: PlannedRequest, depth: int = 0) -> None:
         views = self.views[planned.item.item_id]

@@ -40,7 +40,7 @@ from tasks.ground import GroundingIndex
 from tasks.land import Landing, durable
 from tasks.ledger import ChatClient, DispatchStats, Ledger, PassFailed
 from tasks.plan import WorkItem
-from tasks.prompt import DocumentView, shared_prefix_tokens
+from tasks.prompt import DocumentView, PromptSizer
 from tasks.review_plan import ReviewPlan
 
 logger = logging.getLogger(__name__)
@@ -153,10 +153,11 @@ class Dispatcher:
             client = SlottedClient(client, run.request_slot)
         self.ledger = Ledger(client, admission, self.landing, tariff, run.gate.throughput, slots,
                              self.stats)  # fmt: skip
+        self.sizer = PromptSizer(run.profile)
         self.indexes = RecentIndexes(run.plan.views, INDEX_CACHE_CHARS)
         self.cascade = AnswerCascade(
             self.ledger, self.landing, run.profile, run.backend.models, run.plan.views,
-            self.indexes, run.backend.scope, self.stats,
+            self.indexes, run.backend.scope, self.stats, self.sizer,
         )  # fmt: skip
         self.statuses: dict[str, WorkItemStatus] = {}
         self.stopped: RunStoppingError | None = None
@@ -194,6 +195,11 @@ class Dispatcher:
         report_progress(ProgressEvent("dispatch", self._finished, len(self.run.plan.items),
                                       item.group))  # fmt: skip
 
+    def _shared_prefix_tokens(self, item: WorkItem) -> int:
+        """Tokens before the fields block (instructions and documents), from counted parts."""
+        documents = sum(self.sizer.document_tokens(piece) for piece in item.slices)
+        return self.sizer.system_tokens() + documents + max(0, len(item.slices) - 1)
+
     async def _run_item(self, item: WorkItem) -> tuple[WorkItemStatus, str | None]:
         route = item.route
         assert route is not None, "work items are routed when they are planned"
@@ -202,7 +208,7 @@ class Dispatcher:
             first = self.cascade.plan(item, 0, passes[0], route)
             await self.cascade.run_pass(first)
             # The first pass primed the cache with the shared prefix; the rest reuse it.
-            shared = shared_prefix_tokens(first.request.messages)
+            shared = self._shared_prefix_tokens(item)
             rest = [
                 self.cascade.plan(item, index, fields, route, shared=shared)
                 for index, fields in enumerate(passes[1:], start=1)

@@ -14,7 +14,7 @@ from connectors.deepseek_protocol import ChatRequest, request_key
 from nightshift.profiles import FieldSpec, Profile
 from nightshift.tokenizer import count_tokens
 from tasks.plan import WorkItem
-from tasks.prompt import DocumentView, build_messages
+from tasks.prompt import DocumentView, PromptSizer, build_messages
 from tasks.route import Route
 
 
@@ -42,12 +42,14 @@ def plan_request(
     shared_prefix_tokens: int = 0,
     escalated_from: str | None = None,
     scope: str = "",
+    sizer: PromptSizer | None = None,
 ) -> PlannedRequest:
     """The request for ``fields`` over ``views``. Its ledger key is the hash of everything that
     should cause a new answer: the request itself, the profile's name and version (a new
     version asks again even when its prompt did not change), and ``scope``, the backend that
     answers it (an answer from the simulator or a self-hosted endpoint never passes for
-    DeepSeek's)."""
+    DeepSeek's). With ``sizer`` its tokens are summed from counted parts (no tokenizing on a
+    dispatch's event loop); without, the rendered prompt is counted."""
     messages = build_messages(profile, views, fields)
     request = ChatRequest(
         model=route.model,
@@ -57,7 +59,10 @@ def plan_request(
         reasoning_effort=route.reasoning_effort,
         json_mode=True,
     )
-    prompt_tokens = sum(count_tokens(m["content"]) for m in messages)
+    if sizer is not None:
+        prompt_tokens = sizer.system_tokens() + sizer.user_tokens(item.slices, fields)
+    else:
+        prompt_tokens = sum(count_tokens(m["content"]) for m in messages)
     identity = f"{scope}\n{profile.name}@{profile.version}\n{request_key(request)}"
     key = hashlib.sha256(identity.encode()).hexdigest()
     return PlannedRequest(
