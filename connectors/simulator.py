@@ -98,6 +98,7 @@ class SimulatorConfig:
     context_tokens: int = CONTEXT_TOKENS
     seconds_per_1k_prompt_tokens: float = 0.0
     seconds_per_output_token: float = 0.0
+    seconds_per_request: float = 0.0  # a fixed latency on top, for dispatch benches
     keepalive_interval: float = 0.0  # >0: blank lines at this interval while "computing"
     keepalive_lines: int = 3  # blank lines written by the "keepalive" fault
     slow_seconds: float = 2.0
@@ -351,6 +352,7 @@ class Simulator:
         delay = (
             cfg.seconds_per_1k_prompt_tokens * reply.prompt_tokens / 1000
             + cfg.seconds_per_output_token * reply.completion_tokens
+            + cfg.seconds_per_request
             + (cfg.slow_seconds if fault == "slow" else 0.0)
         )
         entry = _with(

@@ -99,6 +99,14 @@ class Store:
             store.con.execute("DETACH saved")
         return store
 
+    def cursor(self) -> Store:
+        """Another connection to this open database, for another thread of this process (a
+        DuckDB connection is not shared between threads; its cursors are)."""
+        other = object.__new__(Store)
+        other.path = self.path
+        other.con = self.con.cursor()
+        return other
+
     def __enter__(self) -> Store:
         return self
 

@@ -22,7 +22,6 @@ from connectors.deepseek import ClientConfig, RetryPolicy
 from connectors.sources import Source, open_source
 from connectors.store import Store, utc_now
 from connectors.tables import RunRow
-from nightshift.errors import RunStoppingError
 from nightshift.models import RunStatus, WorkItemStatus
 from nightshift.offpeak import utc_instant
 from nightshift.options import ReviewOptions
@@ -41,8 +40,6 @@ from tasks.report import RunSummary
 from tasks.review_plan import ReviewPlan
 from tasks.shard import ShardedSource
 from tasks.stages import PLAIN_STAGES, Stages
-
-BATCH_ITEMS = 50  # work items per dispatch stage call (one Prefect task run in a flow)
 
 
 @dataclass(frozen=True)
@@ -217,7 +214,8 @@ def _review(run: ReviewRun) -> ReviewResult:
             plan, run.store, run.profile, backend, run.run_id, gate, run.clock,
             settings.max_in_flight, client_config(settings), landing,
         )  # fmt: skip
-        status, reason = dispatch_all(dispatch, run.stages, landing)
+        report = run.stages.dispatch(dispatch)
+        status, reason = report.status, report.reason
         summary = _finish(run, status, reason, backend.label, plan.skipped)
     return ReviewResult(run.run_id, summary.status, backend.label, summary, skipped=plan.skipped)
 
@@ -228,27 +226,6 @@ def client_config(settings: Settings) -> ClientConfig:
         request_deadline_seconds=settings.request_deadline_seconds,
         deadline_seconds_per_output_token=settings.deadline_seconds_per_output_token,
     )
-
-
-def dispatch_all(
-    run: DispatchRun, stages: Stages, landing: Landing
-) -> tuple[RunStatus, str | None]:
-    """Dispatch the plan batch by batch; what the gate or a stopped run holds back is pending."""
-    items, gate = run.plan.items, run.gate
-    status, reason = RunStatus.COMPLETED, None
-    for start in range(0, len(items), BATCH_ITEMS):
-        batch = items[start : start + BATCH_ITEMS]
-        if gate.closed_reason is not None or status is RunStatus.FAILED:
-            landing.pending(batch, gate.closed_reason or reason)
-            continue
-        try:
-            stages.dispatch(run, batch, start)
-        except RunStoppingError as exc:
-            status, reason = RunStatus.FAILED, str(exc)
-            landing.pending(batch, reason)
-    if status is not RunStatus.FAILED and gate.closed_reason is not None:
-        status, reason = RunStatus.DEFERRED, gate.closed_reason
-    return status, reason
 
 
 def _finish(

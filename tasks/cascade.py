@@ -21,7 +21,7 @@ from tasks.ground import GroundingIndex
 from tasks.land import Landing
 from tasks.ledger import DispatchStats, Ledger, PassFailed
 from tasks.plan import WorkItem
-from tasks.prompt import DocumentView
+from tasks.prompt import DocumentView, PromptSizer
 from tasks.requests import PlannedRequest, plan_continuation, plan_request
 from tasks.route import Route, escalate
 from tasks.validate import AnswerCheck, FieldState, check_answer
@@ -40,6 +40,7 @@ class AnswerCascade:
     indexes: Mapping[str, GroundingIndex]  # doc id -> grounding index
     scope: str  # the backend answering, part of every ledger key
     stats: DispatchStats
+    sizer: PromptSizer | None = None  # sizes requests from counted parts when given
 
     def plan(
         self,
@@ -52,13 +53,15 @@ class AnswerCascade:
         escalated_from: str | None = None,
     ) -> PlannedRequest:
         return plan_request(item, self.views[item.item_id], self.profile, fields, route,
-                            pass_index, shared, escalated_from, self.scope)  # fmt: skip
+                            pass_index, shared, escalated_from, self.scope,
+                            self.sizer)  # fmt: skip
 
     async def run_pass(self, planned: PlannedRequest, depth: int = 0) -> None:
         views = self.views[planned.item.item_id]
         planned, result = await self._answer_whole(planned)
-        check = check_answer(
-            result.content, result.finish_reason, views,
+        # Grounding is CPU work: off the loop, so the requests in flight are served meanwhile.
+        check = await asyncio.to_thread(
+            check_answer, result.content, result.finish_reason, views,
             [f.name for f in planned.fields], self.indexes,
         )  # fmt: skip
         landed = self.landing.extractions(planned, check)

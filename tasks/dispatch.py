@@ -1,41 +1,64 @@
 """Dispatch: send each work item's requests through the cascade and record what became of it.
 
-The fan-out happens here with asyncio (Prefect task runs are per batch, never per request).
+One run is one continuous pipeline: one client, one event loop, and enough work items started
+at once that the in-flight limit stays full across item boundaries (an item that finishes makes
+room for the next at once, never at the end of a batch). Rows land through the run's
+``AnswerWriter`` (grouped commits on a thread of their own) and grounding runs in a worker
+thread, so the loop only sends and receives.
+
 A work item is ``done`` when all its passes landed, ``failed`` when a pass failed for good,
-``pending`` when the gate (budget or window) held it back. The jobs are split by module:
-admission (``gate``), send-or-reuse (``ledger``), the answer cascade (``cascade``), pricing
-(``costing``) and writing rows (``land``).
+``pending`` when the gate (budget or window) held it back or the run stopped before it. The
+jobs are split by module: admission (``gate``), send-or-reuse (``ledger``), the answer cascade
+(``cascade``), pricing (``costing``), building rows (``land``) and writing them
+(``answer_writer``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from connectors.backends import Backend
 from connectors.deepseek import ClientConfig, DeepSeekClient, flash_pro_concurrency
+from connectors.deepseek_protocol import AttemptCallback, ChatRequest, ChatResult
 from connectors.store import Store
-from nightshift.models import WorkItemStatus
+from nightshift.errors import RunStoppingError
+from nightshift.models import RunStatus, WorkItemStatus
 from nightshift.profiles import Profile
 from nightshift.progress import ProgressEvent, report_progress
+from tasks.answer_writer import AnswerWriter
 from tasks.cascade import AnswerCascade, gather_all
 from tasks.costing import Tariff
 from tasks.gate import Admission, Gate, HeldBack
-from tasks.land import Landing
+from tasks.ground import GroundingIndex
+from tasks.land import Landing, durable
 from tasks.ledger import ChatClient, DispatchStats, Ledger, PassFailed
 from tasks.plan import WorkItem
-from tasks.prompt import shared_prefix_tokens
+from tasks.prompt import DocumentView, PromptSizer
 from tasks.review_plan import ReviewPlan
 
 logger = logging.getLogger(__name__)
 
+# Items started per request slot: an item waits on the ledger, the writer or grounding between
+# its requests, and another item's request fills its slot meanwhile.
+ITEMS_PER_SLOT = 2
+INDEX_CACHE_CHARS = 32_000_000  # characters of text whose grounding indexes stay built (LRU)
+
+# A slot every request holds while it is sent (retries included), beside the run's own
+# in-flight limit: e.g. an account-wide limit shared by several runs. It gets the request (its
+# model) and is entered around the send.
+RequestSlot = Callable[[ChatRequest], AbstractAsyncContextManager[object]]
+
 
 @dataclass(frozen=True)
 class DispatchRun:
-    """What every batch of one review run is dispatched with."""
+    """What one review run is dispatched with."""
 
     plan: ReviewPlan
     store: Store
@@ -47,11 +70,72 @@ class DispatchRun:
     max_in_flight: int = 32
     client_config: ClientConfig = field(default_factory=ClientConfig)
     # One landing for the whole run: the same clause found by two windows of a document lands
-    # once even when the windows are dispatched in different batches.
+    # once.
     landing: Landing | None = None
-    # Each model's admitted concurrency as the last batch's client left it (adapted on 429):
-    # the next batch's client starts there.
-    learned_concurrency: dict[str, int] = field(default_factory=dict)
+    request_slot: RequestSlot | None = None  # none: only the run's own limit applies
+
+
+@dataclass(frozen=True)
+class DispatchReport:
+    status: RunStatus  # completed, deferred (the gate closed) or failed (the run was stopped)
+    reason: str | None
+    stats: DispatchStats
+
+
+class SlottedClient:
+    """A client whose every request is sent inside ``slot(request)``."""
+
+    def __init__(self, client: ChatClient, slot: RequestSlot) -> None:
+        self._client = client
+        self._slot = slot
+
+    async def chat(
+        self, request: ChatRequest, *, on_attempt: AttemptCallback | None = None
+    ) -> ChatResult:
+        async with self._slot(request):
+            return await self._client.chat(request, on_attempt=on_attempt)
+
+
+class RecentIndexes(Mapping[str, GroundingIndex]):
+    """Grounding indexes of the documents the run's views show, built on first use and kept
+    for the most recently used documents up to ``max_chars`` of text (a run of 100,000
+    documents never holds all their indexes). Shared by the grounding threads, hence the lock."""
+
+    def __init__(self, views: Mapping[str, Sequence[DocumentView]], max_chars: int) -> None:
+        self._views = {v.doc_id: v for item_views in views.values() for v in item_views}
+        self._max_chars = max_chars
+        self._built: OrderedDict[str, GroundingIndex] = OrderedDict()
+        self._chars = 0
+        self._lock = threading.Lock()
+        self.builds = 0
+
+    def __getitem__(self, doc_id: str) -> GroundingIndex:
+        with self._lock:
+            index = self._built.get(doc_id)
+            if index is not None:
+                self._built.move_to_end(doc_id)
+                return index
+        view = self._views[doc_id]
+        index = GroundingIndex(view.text, view.page_starts)  # built outside the lock
+        with self._lock:
+            if doc_id not in self._built:
+                self.builds += 1
+                self._built[doc_id] = index
+                self._chars += len(index.text)
+                while self._chars > self._max_chars and len(self._built) > 1:
+                    _, dropped = self._built.popitem(last=False)
+                    self._chars -= len(dropped.text)
+            return self._built[doc_id]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._views)
+
+    def __len__(self) -> int:
+        return len(self._views)
+
+    @property
+    def held(self) -> int:
+        return len(self._built)
 
 
 class Dispatcher:
@@ -65,30 +149,56 @@ class Dispatcher:
         tariff = Tariff.for_backend(run.backend.name)
         admission = Admission(run.gate, tariff.worst_case, run.clock)
         slots = asyncio.Semaphore(run.max_in_flight)
+        if run.request_slot is not None:
+            client = SlottedClient(client, run.request_slot)
         self.ledger = Ledger(client, admission, self.landing, tariff, run.gate.throughput, slots,
                              self.stats)  # fmt: skip
+        self.sizer = PromptSizer(run.profile)
+        self.indexes = RecentIndexes(run.plan.views, INDEX_CACHE_CHARS)
         self.cascade = AnswerCascade(
             self.ledger, self.landing, run.profile, run.backend.models, run.plan.views,
-            run.plan.indexes, run.backend.scope, self.stats,
+            self.indexes, run.backend.scope, self.stats, self.sizer,
         )  # fmt: skip
+        self.statuses: dict[str, WorkItemStatus] = {}
+        self.stopped: RunStoppingError | None = None
         self._finished = done_before
 
     async def run_items(self, items: Sequence[WorkItem]) -> dict[str, WorkItemStatus]:
-        """Dispatch ``items``; returns each item's final status."""
-        statuses: dict[str, WorkItemStatus] = {}
+        """Dispatch ``items`` in order, ``ITEMS_PER_SLOT`` per request slot at a time, until
+        they run out, the gate closes or the run is stopped; returns each started item's final
+        status (an item never started has none)."""
+        queue = iter(items)
 
-        async def one(item: WorkItem) -> None:
-            status, reason = await self._run_item(item)
-            statuses[item.item_id] = status
-            self.landing.work_items([item], status, reason)
-            if status is WorkItemStatus.DONE:
-                self.landing.reviews(item, self.run.plan.covering)
-            self._finished += 1
-            report_progress(ProgressEvent("dispatch", self._finished, len(self.run.plan.items),
-                                          item.group))  # fmt: skip
+        async def worker() -> None:
+            for item in queue:  # one shared iterator: each item goes to one worker
+                if self.stopped is not None or self.run.gate.closed_reason is not None:
+                    return
+                try:
+                    await self._finish_item(item)
+                except RunStoppingError as exc:
+                    self.stopped = self.stopped or exc
+                    return
 
-        await gather_all(one(item) for item in items)
-        return statuses
+        workers = max(1, min(len(items), self.run.max_in_flight * ITEMS_PER_SLOT))
+        await gather_all(worker() for _ in range(workers))
+        if self.stopped is not None:
+            raise self.stopped
+        return self.statuses
+
+    async def _finish_item(self, item: WorkItem) -> None:
+        status, reason = await self._run_item(item)
+        self.statuses[item.item_id] = status
+        self.landing.work_items([item], status, reason)
+        if status is WorkItemStatus.DONE:
+            await durable(self.landing.reviews(item, self.run.plan.covering))
+        self._finished += 1
+        report_progress(ProgressEvent("dispatch", self._finished, len(self.run.plan.items),
+                                      item.group))  # fmt: skip
+
+    def _shared_prefix_tokens(self, item: WorkItem) -> int:
+        """Tokens before the fields block (instructions and documents), from counted parts."""
+        documents = sum(self.sizer.document_tokens(piece) for piece in item.slices)
+        return self.sizer.system_tokens() + documents + max(0, len(item.slices) - 1)
 
     async def _run_item(self, item: WorkItem) -> tuple[WorkItemStatus, str | None]:
         route = item.route
@@ -98,7 +208,7 @@ class Dispatcher:
             first = self.cascade.plan(item, 0, passes[0], route)
             await self.cascade.run_pass(first)
             # The first pass primed the cache with the shared prefix; the rest reuse it.
-            shared = shared_prefix_tokens(first.request.messages)
+            shared = self._shared_prefix_tokens(item)
             rest = [
                 self.cascade.plan(item, index, fields, route, shared=shared)
                 for index, fields in enumerate(passes[1:], start=1)
@@ -118,31 +228,46 @@ def client_for(run: DispatchRun) -> DeepSeekClient:
     backend = run.backend
     concurrency = flash_pro_concurrency(backend.models.flash, backend.models.pro,
                                         run.max_in_flight)  # fmt: skip
-    config = replace(run.client_config, concurrency=concurrency,
-                     start=dict(run.learned_concurrency))  # fmt: skip
+    config = replace(run.client_config, concurrency=concurrency)
     return DeepSeekClient(backend.base_url, backend.api_key, flavour=backend.flavour,
                           config=config)  # fmt: skip
 
 
-def dispatch_batch(run: DispatchRun, batch: Sequence[WorkItem], done_before: int) -> DispatchStats:
-    """Send one batch of work items to an end state (done, failed or pending)."""
+def dispatch_run(run: DispatchRun) -> DispatchReport:
+    """Send the plan's work items to an end state as one pipeline; what the gate or a stopped
+    run held back is left pending for the next run."""
+    landing = run.landing or Landing(run.store, run.run_id, run.profile, run.backend.scope,
+                                     run.clock)  # fmt: skip
+    run = replace(run, landing=landing)
+    items = run.plan.items
+    dispatcher: Dispatcher | None = None
 
-    async def send() -> DispatchStats:
+    async def send() -> None:
+        nonlocal dispatcher
         async with client_for(run) as client:
-            dispatcher = Dispatcher(run, client, done_before)
-            try:
-                await dispatcher.run_items(batch)
-            finally:
-                for model in {run.backend.models.flash, run.backend.models.pro}:
-                    run.learned_concurrency[model] = client.concurrency(model)
-            return dispatcher.stats
+            dispatcher = Dispatcher(run, client)
+            await dispatcher.run_items(items)
 
-    stats = asyncio.run(send())
+    status, reason = RunStatus.COMPLETED, None
+    with AnswerWriter(run.store) as writer, landing.writing_through(writer):
+        try:
+            asyncio.run(send())
+        except RunStoppingError as exc:
+            status, reason = RunStatus.FAILED, str(exc)
+    # The writer has landed everything it was given: what has no row yet was never finished.
+    if status is not RunStatus.FAILED and run.gate.closed_reason is not None:
+        status, reason = RunStatus.DEFERRED, run.gate.closed_reason
+    started = dispatcher.statuses if dispatcher is not None else {}
+    unfinished = [item for item in items if item.item_id not in started]
+    if unfinished:
+        landing.pending(unfinished, reason)
+    stats = dispatcher.stats if dispatcher is not None else DispatchStats()
     logger.info(
-        "%s sent, %s reused from the ledger, %s escalated, %s failed, %s held back",
-        stats.sent, stats.reused, stats.escalated, stats.failed, stats.held,
+        "%s sent, %s reused from the ledger, %s escalated, %s failed, %s held back; "
+        "rows landed in %s commits",
+        stats.sent, stats.reused, stats.escalated, stats.failed, stats.held, writer.groups,
     )  # fmt: skip
-    return stats
+    return DispatchReport(status, reason, stats)
 
 
 def wait_until_ready(backend: Backend, timeout_seconds: float) -> list[str]:

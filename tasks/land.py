@@ -2,26 +2,46 @@
 
 Stages return values (attempts, checked answers, item outcomes); ``Landing`` builds their rows
 (``connectors/tables.py``) and appends them through the store, so a column is filled in one
-place only.
+place only. During dispatch the rows go through the run's ``AnswerWriter`` instead (committed in
+groups off the event loop); every write returns a future that resolves once its rows are durable.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any, TypeVar
 
 from connectors.deepseek_protocol import AttemptRecord, ChatResult
 from connectors.store import Store
-from connectors.tables import ExtractionRow, FieldStateRow, RequestRow, ReviewRow, WorkItemRow
+from connectors.tables import (
+    ExtractionRow,
+    FieldStateRow,
+    RequestRow,
+    ReviewRow,
+    Row,
+    WorkItemRow,
+)
 from nightshift.models import WorkItemStatus
 from nightshift.profiles import Profile
+from tasks.answer_writer import AnswerWriter
 from tasks.costing import AttemptCost
 from tasks.plan import WorkItem
 from tasks.requests import PlannedRequest
 from tasks.typed_values import typed_value, value_columns
 from tasks.validate import AnswerCheck, Extraction
+
+T = TypeVar("T")
+
+
+async def durable(written: Future[T]) -> T:
+    """Wait on the loop until a write of ``Landing`` has committed (its result, for a read)."""
+    return await asyncio.wrap_future(written)
 
 
 def work_item_row(
@@ -94,14 +114,40 @@ class Landing:
     _landed: set[tuple[str, str, int | None, int | None]] = field(default_factory=set)
     # Pages whose text came from OCR, by document, read once per document per run.
     _ocr_pages: dict[str, set[int]] = field(default_factory=dict)
+    writer: AnswerWriter | None = None  # set while a dispatch writes through one
+
+    @contextmanager
+    def writing_through(self, writer: AnswerWriter) -> Iterator[None]:
+        """Send every write through ``writer`` inside the block."""
+        self.writer = writer
+        try:
+            yield
+        finally:
+            self.writer = None
+
+    def _append(self, rows: Sequence[Row]) -> Future[None]:
+        if self.writer is not None:
+            return self.writer.append(rows)
+        self.store.append(rows)
+        return _done(None)
+
+    def _call(self, read: Callable[[Store], T]) -> Future[T]:
+        if self.writer is not None:
+            return self.writer.call(read)
+        return _done(read(self.store))
+
+    def stored_answer(self, key: str) -> Future[dict[str, Any] | None]:
+        """The ledger's successful answer to ``key``, if it has one (read after every row
+        queued before)."""
+        return self._call(lambda store: store.successful_responses([key]).get(key))
 
     def attempts(
         self,
         planned: PlannedRequest,
         attempts: Sequence[tuple[AttemptRecord, AttemptCost]],
         result: ChatResult | None,
-    ) -> None:
-        self.store.append([
+    ) -> Future[None]:
+        return self._append([
             request_row(planned, attempt, cost, result, self.run_id, self.scope)
             for attempt, cost in attempts
         ])  # fmt: skip
@@ -121,14 +167,14 @@ class Landing:
             self._landed.add(key)
             landed.append(extraction)
             rows.append(self._extraction_row(planned, extraction, now))
-        self.store.append(rows)
+        self._append(rows)
         return landed
 
     def field_states(self, planned: PlannedRequest, check: AnswerCheck) -> None:
         """Land the state of every asked field of every document the request showed."""
         now = self.clock()
         window = {s.doc_id: s.window for s in planned.item.slices}
-        self.store.append([
+        self._append([
             FieldStateRow(self.run_id, o.doc_id, self.profile.name, self.profile.version,
                           o.field, str(o.state), planned.key, window.get(o.doc_id), self.scope,
                           now)
@@ -154,31 +200,41 @@ class Landing:
 
     def work_items(
         self, items: Iterable[WorkItem], status: WorkItemStatus, reason: str | None
-    ) -> None:
+    ) -> Future[None]:
         now = self.clock()
-        self.store.append(
+        return self._append(
             [work_item_row(item, self.run_id, self.profile, status, reason, now) for item in items]
         )
 
     def pending(self, items: Sequence[WorkItem], reason: str | None) -> None:
         """Record work that was not finished as pending, so the next run takes it first;
         items this run already recorded keep their state."""
-        recorded = self.store.work_items_of_run(self.run_id)
+        recorded = self._call(lambda store: store.work_items_of_run(self.run_id)).result()
         self.work_items(
             (item for item in items if item.item_id not in recorded),
             WorkItemStatus.PENDING,
             reason,
         )
 
-    def reviews(self, item: WorkItem, covering: dict[str, set[str]]) -> None:
+    def reviews(self, item: WorkItem, covering: dict[str, set[str]]) -> Future[None]:
         """A document is reviewed once every item covering it is done, in this run or an
-        earlier one (its windows may span batches and nights)."""
+        earlier one (its windows may span nights): read and written after the item's own row."""
         needed = {i for doc_id in item.doc_ids for i in covering.get(doc_id, {item.item_id})}
-        done = self.store.done_work_items(needed, self.profile.name, self.profile.version)
         now = self.clock()
-        self.store.append([
-            ReviewRow(doc_id, self.profile.name, self.profile.version, self.run_id, now,
-                      self.scope)
-            for doc_id in item.doc_ids
-            if covering.get(doc_id, {item.item_id}) <= done
-        ])  # fmt: skip
+
+        def land(store: Store) -> None:
+            done = store.done_work_items(needed, self.profile.name, self.profile.version)
+            store.append([
+                ReviewRow(doc_id, self.profile.name, self.profile.version, self.run_id, now,
+                          self.scope)
+                for doc_id in item.doc_ids
+                if covering.get(doc_id, {item.item_id}) <= done
+            ])  # fmt: skip
+
+        return self._call(land)
+
+
+def _done(result: T) -> Future[T]:
+    done: Future[T] = Future()
+    done.set_result(result)
+    return done

@@ -23,7 +23,7 @@ from connectors.deepseek_protocol import (
 from nightshift.errors import ModelAPIError, RetriesStoppedError, RunStoppingError
 from tasks.costing import Tariff, attempt_cost
 from tasks.gate import Admission, HeldBack, Throughput
-from tasks.land import Landing
+from tasks.land import Landing, durable
 from tasks.requests import PlannedRequest
 
 
@@ -61,7 +61,7 @@ class Ledger:
 
     async def answer(self, planned: PlannedRequest) -> ChatResult:
         """The answer to ``planned``: from the ledger when it has one, else from the backend."""
-        stored = self.landing.store.successful_responses([planned.key]).get(planned.key)
+        stored = await durable(self.landing.stored_answer(planned.key))
         if stored is not None:
             self.stats.reused += 1
             return ChatResult(stored["response"] or "", None, stored["finish_reason"], Usage(),
@@ -80,7 +80,7 @@ class Ledger:
             if attempt.outcome == "ok":
                 return  # landed below, with the answer
             cost = attempt_cost(self.tariff, planned.route.model, attempt)
-            self.landing.attempts(planned, [(attempt, cost)], None)
+            await durable(self.landing.attempts(planned, [(attempt, cost)], None))
             await self.admission.settle(reserved, cost.usd)
             reserved = 0.0
             if attempt.outcome == "retried":
@@ -101,7 +101,8 @@ class Ledger:
             raise PassFailed(f"{planned.route.model}: {exc}") from exc
         last = result.attempts[-1]
         cost = attempt_cost(self.tariff, planned.route.model, last)
-        self.landing.attempts(planned, [(last, cost)], result)
+        # Durable before the slot is freed: a kill loses at most the requests in flight.
+        await durable(self.landing.attempts(planned, [(last, cost)], result))
         await self.admission.settle(reserved, cost.usd)
         self.stats.sent += 1
         seconds = (last.finished_at - last.started_at).total_seconds()

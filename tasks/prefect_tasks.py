@@ -1,29 +1,31 @@
 """The stages as Prefect tasks: one call each, saying only what Prefect needs.
 
-Task runs are per stage and per batch of work items (tens per run), never per document or per
-HTTP request. Inputs include the open database, so result caching is off (``NONE``): the
-ledger is the cache.
+Task runs are per stage (a handful per run), never per document or per HTTP request: the whole
+dispatch of a run is one task run that streams its work items. Inputs include the open database,
+so result caching is off (``NONE``): the ledger is the cache. Prefect walks every parameter of
+every task run, so no task receives the plan itself: the dispatch task gets the run's id, and
+the price task the plan ``quote``d (passed through unwalked).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from prefect import task
+from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NONE
+from prefect.utilities.annotations import quote
 
 from connectors.backends import Backend
 from connectors.sources import Source
 from connectors.store import Store
 from nightshift.models import ModelIds, RunStatus
 from nightshift.profiles import Profile
-from tasks.dispatch import DispatchRun
+from nightshift.progress import ProgressEvent, progress_hook
+from tasks.dispatch import DispatchReport, DispatchRun
 from tasks.ingest import IngestOptions, IngestSummary
-from tasks.ledger import DispatchStats
-from tasks.plan import WorkItem
 from tasks.price import PlanReport
 from tasks.report import RunSummary
 from tasks.report_html import report_markdown, write_report
@@ -48,14 +50,48 @@ def price_task(plan: ReviewPlan, profile: Profile, at: datetime) -> PlanReport:
     return PLAIN_STAGES.price(plan, profile, at)
 
 
+def price_tracked(plan: ReviewPlan, profile: Profile, at: datetime) -> PlanReport:
+    return price_task(quote(plan), profile, at)  # type: ignore[call-overload]  # Prefect unquotes it
+
+
 @task(name="wait-until-ready", cache_policy=NONE)
 def wait_until_ready_task(backend: Backend, timeout_seconds: float) -> list[str]:
     return PLAIN_STAGES.wait_until_ready(backend, timeout_seconds)
 
 
-@task(name="dispatch-batch", cache_policy=NONE, task_run_name="dispatch from item {done_before}")
-def dispatch_task(run: DispatchRun, batch: Sequence[WorkItem], done_before: int) -> DispatchStats:
-    return PLAIN_STAGES.dispatch(run, batch, done_before)
+# The runs being dispatched in this process, by run id, for the dispatch task to find.
+_DISPATCHING: dict[str, DispatchRun] = {}
+PROGRESS_LOG_SECONDS = 30.0  # the dispatch task logs its progress at most this often
+
+
+@task(name="dispatch", cache_policy=NONE, task_run_name="dispatch {items} work items")
+def dispatch_task(run_id: str, items: int) -> DispatchReport:
+    """The run's whole dispatch, its progress in the task run's log."""
+    logger = get_run_logger()
+    outer = progress_hook.get()
+    last = time.monotonic()
+
+    def on_progress(event: ProgressEvent) -> None:
+        nonlocal last
+        if outer is not None:
+            outer(event)
+        if time.monotonic() - last >= PROGRESS_LOG_SECONDS or event.done == event.total:
+            last = time.monotonic()
+            logger.info("%s of %s work items finished", event.done, event.total)
+
+    token = progress_hook.set(on_progress)
+    try:
+        return PLAIN_STAGES.dispatch(_DISPATCHING[run_id])
+    finally:
+        progress_hook.reset(token)
+
+
+def dispatch_tracked(run: DispatchRun) -> DispatchReport:
+    _DISPATCHING[run.run_id] = run
+    try:
+        return dispatch_task(run.run_id, len(run.plan.items))
+    finally:
+        del _DISPATCHING[run.run_id]
 
 
 @task(name="report", cache_policy=NONE)
@@ -90,8 +126,8 @@ def report_html_task(db: Path, out: Path, run_id: str) -> Path:
 PREFECT_STAGES = Stages(
     ingest=ingest_task,
     plan=plan_task,
-    price=price_task,
+    price=price_tracked,
     wait_until_ready=wait_until_ready_task,
-    dispatch=dispatch_task,
+    dispatch=dispatch_tracked,
     report=report_task,
 )

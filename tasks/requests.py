@@ -14,7 +14,7 @@ from connectors.deepseek_protocol import ChatRequest, request_key
 from nightshift.profiles import FieldSpec, Profile
 from nightshift.tokenizer import count_tokens
 from tasks.plan import WorkItem
-from tasks.prompt import DocumentView, build_messages
+from tasks.prompt import DocumentView, PromptSizer, build_messages
 from tasks.route import Route
 
 # Room for thinking on top of the answer's own room, by reasoning effort: reasoning tokens count
@@ -49,12 +49,14 @@ def plan_request(
     shared_prefix_tokens: int = 0,
     escalated_from: str | None = None,
     scope: str = "",
+    sizer: PromptSizer | None = None,
 ) -> PlannedRequest:
     """The request for ``fields`` over ``views``. Its ledger key is the hash of everything that
     should cause a new answer: the request itself, the profile's name and version (a new
     version asks again even when its prompt did not change), and ``scope``, the backend that
     answers it (an answer from the simulator or a self-hosted endpoint never passes for
-    DeepSeek's)."""
+    DeepSeek's). With ``sizer`` its tokens are summed from counted parts (no tokenizing on a
+    dispatch's event loop); without, the rendered prompt is counted."""
     messages = build_messages(profile, views, fields)
     expected = expected_output_tokens(item, profile, fields)
     request = ChatRequest(
@@ -65,7 +67,11 @@ def plan_request(
         reasoning_effort=route.reasoning_effort,
         json_mode=True,
     )
-    prompt_tokens = sum(count_tokens(m["content"]) for m in messages)
+    if sizer is not None and len(views) == len(item.slices):
+        # Sized from counted parts; a later night's context views are rendered and counted.
+        prompt_tokens = sizer.system_tokens() + sizer.user_tokens(item.slices, fields)
+    else:
+        prompt_tokens = sum(count_tokens(m["content"]) for m in messages)
     return PlannedRequest(
         item, pass_index, tuple(fields), route, request, ledger_key(request, profile, scope),
         prompt_tokens, shared_prefix_tokens, expected, escalated_from,

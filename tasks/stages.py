@@ -7,7 +7,7 @@ task wrappers of ``tasks/prefect_tasks.py`` (a tracked flow run).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -17,10 +17,8 @@ from connectors.store import Store
 from nightshift.models import ModelIds, RunStatus
 from nightshift.profiles import Profile
 from nightshift.progress import ProgressEvent, report_progress
-from tasks.dispatch import DispatchRun, dispatch_batch, wait_until_ready
+from tasks.dispatch import DispatchReport, DispatchRun, dispatch_run, wait_until_ready
 from tasks.ingest import IngestOptions, IngestProgress, IngestSummary, ingest_source
-from tasks.ledger import DispatchStats
-from tasks.plan import WorkItem
 from tasks.price import PlanReport, price_plan
 from tasks.report import RunSummary, summarize_run
 from tasks.review_plan import ReviewPlan, plan_source
@@ -43,8 +41,8 @@ class Stages:
     plan: Callable[[Store, str, Profile, bool, str, ModelIds], ReviewPlan]
     price: Callable[[ReviewPlan, Profile, datetime], PlanReport]
     wait_until_ready: Callable[[Backend, float], list[str]]
-    dispatch: Callable[[DispatchRun, Sequence[WorkItem], int], DispatchStats]
-    # store, run id, status, backend label, reason, Pro model, skipped documents, plan's price
+    dispatch: Callable[[DispatchRun], DispatchReport]
+    # store, run id, status, backend label, reason, Pro model, skipped documents
     report: Callable[[Store, str, RunStatus, str, str | None, str, int], RunSummary]
 
 
@@ -53,6 +51,6 @@ PLAIN_STAGES = Stages(
     plan=plan_source,
     price=price_plan,
     wait_until_ready=wait_until_ready,
-    dispatch=dispatch_batch,
+    dispatch=dispatch_run,
     report=summarize_run,
 )

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,14 +16,15 @@ from pydantic import SecretStr
 
 from connectors.backends import Backend
 from connectors.deepseek import ClientConfig, DeepSeekClient, RetryPolicy
+from connectors.deepseek_protocol import ChatRequest
 from connectors.local import LocalSource
 from connectors.simulator import SimulatorConfig, SimulatorHandle, running_simulator
 from connectors.store import Store
-from nightshift.models import ModelIds
+from nightshift.models import ModelIds, RunStatus
 from nightshift.offpeak import current_window, next_window
 from nightshift.profiles import Profile, load_profile
 from tasks.costing import worst_period_cost_usd
-from tasks.dispatch import Dispatcher, DispatchRun, client_for, dispatch_batch
+from tasks.dispatch import Dispatcher, DispatchReport, DispatchRun, dispatch_run
 from tasks.gate import Gate
 from tasks.ingest import IngestOptions, ingest_source
 from tasks.ledger import DispatchStats
@@ -35,9 +37,10 @@ MODELS = ModelIds()
 
 @dataclass
 class Outcome:
-    statuses: dict[str, str]
+    statuses: dict[str, str]  # of the items started (none is started once the gate closed)
     stats: DispatchStats
     gate: Gate
+    planned: int = 0
 
 
 def review(
@@ -71,7 +74,7 @@ def review(
             async with DeepSeekClient(simulator.base_url, "sk-test", config=fast) as client:
                 dispatcher = Dispatcher(run, client)
                 statuses = await dispatcher.run_items(plan.items)
-                return Outcome(statuses, dispatcher.stats, gate)
+                return Outcome(statuses, dispatcher.stats, gate, len(plan.items))
 
         return asyncio.run(dispatch())
 
@@ -226,7 +229,7 @@ def test_window_closing_mid_run_defers_and_the_next_night_finishes(tmp_path: Pat
                           run_id="run-2", max_in_flight=1)  # fmt: skip
         assert set(tomorrow.statuses.values()) == {"done"}
         finished_tonight = [s for s in tonight.statuses.values() if s == "done"]
-        assert len(finished_tonight) + len(tomorrow.statuses) == len(tonight.statuses)
+        assert len(finished_tonight) + len(tomorrow.statuses) == tonight.planned
         assert simulator.stats.requests == sent_tonight + tomorrow.stats.sent
     twice = rows(db, "SELECT request_key FROM requests WHERE status = 'ok' GROUP BY 1 "
                      "HAVING count(*) > 1")  # fmt: skip
@@ -248,19 +251,65 @@ def test_answers_and_reviews_of_one_backend_are_not_another_s(tmp_path: Path, co
     assert backends == [("deepseek https://api.x",), ("simulator",)]
 
 
-def test_what_429s_taught_one_batch_the_next_batch_starts_from(tmp_path: Path, contracts: Path):
-    loaded = load_profile("legal")
-    faulty = SimulatorConfig(fault_sequence=["429"] * 6)
-    with running_simulator(faulty) as simulator, Store(tmp_path / "db.duckdb") as store:
-        local = LocalSource(contracts)
+def small_contracts(root: Path, count: int) -> Path:
+    root.mkdir()
+    for n in range(count):
+        text = f"AGREEMENT {n}\n\nThis Agreement shall be governed by the laws of Delaware.\n"
+        (root / f"c{n:03d}.txt").write_text(text, encoding="utf-8")
+    return root
+
+
+def dispatch_whole_plan(
+    tmp_path: Path, simulator: SimulatorHandle, documents: int, limit: int, **run_fields: object
+) -> DispatchReport:
+    """Ingest ``documents`` one-request contracts, plan them one per item, dispatch the run."""
+    loaded = load_profile("legal").model_copy(
+        update={"max_documents_per_request": 1, "fields_per_pass": None}
+    )
+    with Store(tmp_path / "db.duckdb") as store:
+        local = LocalSource(small_contracts(tmp_path / "corpus", documents))
         ingest_source(local, store, IngestOptions(workers=1), "run-1")
         plan = plan_source(store, local.uri, loaded, False, "simulator", MODELS)
+        assert len(plan.items) == documents
         backend = Backend("deepseek", simulator.base_url, SecretStr("sk-test"), "deepseek",
-                          MODELS, "test")  # fmt: skip
-        fast = ClientConfig(retry=RetryPolicy(backoff_base=0.001, backoff_cap=0.01))
+                          MODELS, "simulator")  # fmt: skip
         run = DispatchRun(plan, store, loaded, backend, "run-1", Gate(),
-                          lambda: datetime.now(UTC), 16, fast)  # fmt: skip
-        dispatch_batch(run, plan.items[:1], 0)
-        learned = run.learned_concurrency[MODELS.flash]
-        assert learned < 16  # halved by the 429s
-        assert client_for(run).concurrency(MODELS.flash) == learned
+                          lambda: datetime.now(UTC), limit, **run_fields)  # type: ignore[arg-type]  # fmt: skip
+        report = dispatch_run(run)
+        done = store.query("SELECT count(*) FROM current_work_items WHERE status = 'done'")
+        assert done == [(documents,)]
+        return report
+
+
+def test_the_configured_limit_is_the_limit_across_item_boundaries(tmp_path: Path):
+    # More items than one batch of the former dispatcher (50): the limit must be reached anyway,
+    # and never passed.
+    with running_simulator(SimulatorConfig(seconds_per_request=0.5)) as simulator:
+        report = dispatch_whole_plan(tmp_path, simulator, 90, 64)
+        seen = simulator.stats.max_in_flight[MODELS.flash]
+    assert report.status is RunStatus.COMPLETED
+    assert report.stats.sent == 90
+    assert seen == 64
+
+
+def test_every_request_is_sent_inside_the_plugged_slot(tmp_path: Path):
+    entered: list[str] = []
+    inside = 0
+    most_inside = 0
+
+    @asynccontextmanager
+    async def account_slot(request: ChatRequest) -> AsyncIterator[None]:
+        nonlocal inside, most_inside
+        entered.append(request.model)
+        inside += 1
+        most_inside = max(most_inside, inside)
+        try:
+            yield
+        finally:
+            inside -= 1
+
+    with running_simulator(SimulatorConfig(seconds_per_request=0.05)) as simulator:
+        report = dispatch_whole_plan(tmp_path, simulator, 12, 4, request_slot=account_slot)
+    assert len(entered) == report.stats.sent == 12
+    assert set(entered) == {MODELS.flash}
+    assert most_inside == 4
