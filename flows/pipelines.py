@@ -192,7 +192,7 @@ def _review(run: ReviewRun) -> ReviewResult:
         land_families(run.store, run.source.uri, run.clock())
     options, settings = run.options, run.settings
     landing = Landing(run.store, run.run_id, run.profile, run.scope, run.clock)
-    if plan.items:
+    if plan.items and run.options.backend != "selfhosted":  # a node is paid by the hour
         started = run.clock()
         priced = run.stages.price(plan, run.pricing_profile(), started)
         run.store.record_plan(

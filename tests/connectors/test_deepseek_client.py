@@ -189,11 +189,11 @@ class _OnceBrokenClient(DeepSeekClient):
 
     planted = True
 
-    async def _post(self, body: bytes) -> bytes:
+    async def _post(self, url: str, body: bytes) -> bytes:
         if self.planted:
             self.planted = False
             raise KeyError(f"planted bug, key {TEST_API_KEY}")
-        return await super()._post(body)
+        return await super()._post(url, body)
 
 
 @pytest.mark.anyio
