@@ -371,11 +371,10 @@ class Store:
         """What went wrong in ``run_id``, each with its reason."""
         return self.query_dicts(sql_text("run_failures.sql"), {"run_id": run_id})
 
-    def field_results(self, source: str, profile: str) -> list[dict[str, Any]]:
-        """Per parsed document of ``source``: each field's latest state and grounded quotes."""
-        return self.query_dicts(
-            sql_text("field_results.sql"), {"source": source, "profile": profile}
-        )
+    def quote_locations(self, profile: str, doc_ids: Iterable[str]) -> list[dict[str, Any]]:
+        """The latest grounded quotes of ``profile`` in ``doc_ids``: offsets, page and line."""
+        rows = self.rows_for_keys("doc_id", doc_ids, sql_text("quote_locations.sql"))
+        return [row for row in rows if row["profile"] == profile]
 
     def findings_of_run(self, run_id: str) -> list[dict[str, Any]]:
         """The tracked findings of ``run_id`` (new, persisting, fixed, suppressed)."""

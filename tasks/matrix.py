@@ -27,6 +27,7 @@ STATES: tuple[CellState, ...] = ("found", "absent", "failed", "not reviewed")
 class ChainLink:
     """One family member's answer to a field, in order of precedence."""
 
+    doc_id: str
     relpath: str
     role: str  # master | amendment | attachment
     value: str | None
@@ -68,6 +69,13 @@ class MatrixRow:
     def cell(self, field: str) -> MatrixCell:
         return next(cell for cell in self.cells if cell.field == field)
 
+    def state_counts(self) -> dict[CellState, int]:
+        """How many fields are in each state, every state named."""
+        counts = dict.fromkeys(STATES, 0)
+        for cell in self.cells:
+            counts[cell.state] += 1
+        return counts
+
 
 @dataclass(frozen=True)
 class ClauseMatrix:
@@ -86,15 +94,22 @@ def clause_matrix(store: Store, profile: str | Profile, run_id: str | None = Non
             raise ConfigError(f"no review run {run_id!r} in {store.path}")
         if used != spec.name:
             raise ConfigError(f"run {run_id} reviewed with profile {used!r}, not {spec.name!r}")
-    columns = tuple(f.name for f in spec.fields)
+    return matrix_with_columns(store, spec.name, tuple(f.name for f in spec.fields), run_id)
+
+
+def matrix_with_columns(
+    store: Store, profile: str, columns: tuple[str, ...], run_id: str | None = None
+) -> ClauseMatrix:
+    """The matrix of the profile named ``profile`` with the given columns: for a profile whose
+    file is not at hand (a report of a run made with a profile file elsewhere)."""
     by_family: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    for record in store.clause_matrix_cells(spec.name, run_id):
+    for record in store.clause_matrix_cells(profile, run_id):
         by_family.setdefault((record["source"], record["family_id"]), []).append(record)
     rows = [
         _row(source, family, records, columns) for (source, family), records in by_family.items()
     ]
     rows.sort(key=lambda row: (row.label, row.source))
-    return ClauseMatrix(spec.name, run_id, columns, tuple(rows))
+    return ClauseMatrix(profile, run_id, columns, tuple(rows))
 
 
 def _row(
@@ -109,9 +124,10 @@ def _cell(field: str, record: Mapping[str, Any] | None) -> MatrixCell:
     if record is None:  # a field no document was ever asked
         return MatrixCell(field, "not reviewed")
     chain = tuple(
-        ChainLink(link["relpath"], link["role"], link["value_text"], link["quote"], link["page"])
+        ChainLink(link["doc_id"], link["relpath"], link["role"], link["value_text"],
+                  link["quote"], link["page"])
         for link in record["chain"] or ()
-    )
+    )  # fmt: skip
     return MatrixCell(
         field=field, state=record["state"], value=record["value_text"],
         value_status=record["value_status"], value_reason=record["value_reason"],

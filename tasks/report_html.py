@@ -13,10 +13,11 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from connectors.store import Store
 from nightshift.errors import StoreError
-from tasks.run_report import ABSENT, FAILED, FOUND, NOT_REVIEWED, RunReport, build_report
+from tasks.matrix import STATES, CellState
+from tasks.run_report import RunReport, build_report
 
 TEMPLATE = "run_report.html.j2"
-SYMBOLS = {FOUND: "✓", ABSENT: "–", NOT_REVIEWED: "?", FAILED: "!"}
+SYMBOLS: dict[CellState, str] = {"found": "✓", "absent": "–", "failed": "!", "not reviewed": "?"}
 
 
 def _usd(value: float | None) -> str:
@@ -54,7 +55,7 @@ def render_report(report: RunReport, generated: datetime) -> str:
 
     return environment.get_template(TEMPLATE).render(
         report=report, run=run, backend_label=report.backend_label,
-        states=(FOUND, ABSENT, NOT_REVIEWED, FAILED), symbols=SYMBOLS,
+        states=STATES, symbols=SYMBOLS,
         usd=_usd, tokens=_tokens, pct=_pct, share=_share, when=_when, saving=saving,
         generated=_when(generated),
     )  # fmt: skip
@@ -92,12 +93,13 @@ def report_markdown(report: RunReport, path: Path) -> str:
         f"cache-hit share {_pct(report.cache_hit_share)}, {len(report.failures)} failures",
     ]
     if report.matrix is not None:
-        counts: dict[str, int] = {}
-        for row in report.matrix.rows:
+        rows = report.matrix.matrix.rows
+        counts = dict.fromkeys(STATES, 0)
+        for row in rows:
             for state, count in row.state_counts().items():
-                counts[state] = counts.get(state, 0) + count
-        fields = ", ".join(f"{counts.get(state, 0)} {state}" for state in SYMBOLS)
-        lines.append(f"- {len(report.matrix.rows)} documents; fields: {fields}")
+                counts[state] += count
+        fields = ", ".join(f"{count} {state}" for state, count in counts.items())
+        lines.append(f"- {len(rows)} contracts; fields: {fields}")
     if report.findings is not None:
         found = ", ".join(f"{n} {state}" for state, n in report.finding_counts().items())
         lines.append(f"- findings: {found}")

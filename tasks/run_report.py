@@ -1,27 +1,24 @@
 """What a run report shows, read from the database: the run, its cost, its failures, and its
-results (a field per document for extraction profiles, findings for codebase reviews), each
-quote with the text around it. ``tasks/report_html.py`` renders it; nothing here formats HTML.
+results (the clause matrix for extraction profiles, findings for codebase reviews), each quote
+with the text around it. ``tasks/report_html.py`` renders it; nothing here formats HTML.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from connectors.store import Store
 from nightshift.errors import ConfigError, StoreError
 from nightshift.profiles import load_profile
+from tasks.matrix import ChainLink, ClauseMatrix, MatrixCell, MatrixRow, matrix_with_columns
 
 CONTEXT_CHARS = 240  # text shown on each side of a quote
 CONTEXT_LINES = 2  # code lines shown on each side of a finding's line
 NIGHTS_SHOWN = 7
 
-# The states a reader sees for a field of a document. ``missing`` (asked, no usable answer) is
-# shown as failed; a document with no state was not reviewed with the profile.
-FOUND, ABSENT, NOT_REVIEWED, FAILED = "found", "absent", "not reviewed", "failed"
-STATE_OF = {"answered": FOUND, "absent": ABSENT, "missing": FAILED}
 FINDING_STATES = ("new", "persisting", "fixed", "suppressed")
 
 
@@ -44,32 +41,16 @@ class QuoteInContext:
 
 
 @dataclass(frozen=True)
-class MatrixCell:
-    field: str
-    state: str  # FOUND | ABSENT | NOT_REVIEWED | FAILED
-    values: tuple[str, ...]
-    quotes: tuple[QuoteInContext, ...]
-
-
-@dataclass(frozen=True)
-class MatrixRow:
-    document: str
-    doc_id: str
-    cells: tuple[MatrixCell, ...]
-
-    def state_counts(self) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for cell in self.cells:
-            counts[cell.state] = counts.get(cell.state, 0) + 1
-        return counts
-
-
-@dataclass(frozen=True)
 class MatrixSection:
-    """One row per document, one cell per field of the profile."""
+    """The clause matrix of the run's source, as ``nightshift matrix`` shows it (a row per
+    contract family, the value in force per field), and each quote of each cell's chain in its
+    document's text, in the chain's order."""
 
-    fields: tuple[str, ...]
-    rows: tuple[MatrixRow, ...]
+    matrix: ClauseMatrix
+    contexts: Mapping[tuple[str, str, str], tuple[QuoteInContext, ...]]  # (source, family, field)
+
+    def quotes(self, row: MatrixRow, cell: MatrixCell) -> tuple[QuoteInContext, ...]:
+        return self.contexts.get((row.source, row.family_id, cell.field), ())
 
 
 @dataclass(frozen=True)
@@ -147,68 +128,44 @@ def build_report(store: Store, run_id: str | None = None) -> RunReport:
 
 
 def matrix_section(store: Store, profile: str, source: str) -> MatrixSection:
-    """The field results of ``source``'s documents for ``profile``, as the report shows them.
+    """The clause matrix of ``source``'s contract families for ``profile``, as they stand now
+    (the latest review of each document), with every quote of every chain in context."""
+    found = matrix_with_columns(store, profile, profile_columns(store, profile))
+    rows = tuple(row for row in found.rows if row.source == source)
+    matrix = ClauseMatrix(found.profile, None, found.columns, rows)
+    links = [
+        (row, cell, link) for row in rows for cell in row.cells for link in cell.chain
+    ]  # fmt: skip
+    doc_ids = {link.doc_id for _, _, link in links}
+    texts = store.documents_with_text(doc_ids)
+    located: dict[tuple[str, str, str | None], dict[str, Any]] = {}
+    for quote in store.quote_locations(profile, doc_ids):
+        located.setdefault((quote["doc_id"], quote["field"], quote["quote"]), quote)
+    contexts: dict[tuple[str, str, str], tuple[QuoteInContext, ...]] = {}
+    for row, cell, link in links:
+        text = texts.get(link.doc_id, {}).get("text", "")
+        where = located.get((link.doc_id, cell.field, link.quote)) or _unlocated(link)
+        key = (row.source, row.family_id, cell.field)
+        contexts[key] = (*contexts.get(key, ()), quote_in_context(text, where))
+    return MatrixSection(matrix, contexts)
 
-    The one place the report reads field results: built today from ``latest_field_states`` and
-    ``latest_extractions`` (one row per document); the clause matrix (contract families,
-    typed values) replaces the body of this function when it lands.
-    """
-    rows = store.field_results(source, profile)
-    texts = store.documents_with_text({row["doc_id"] for row in rows})
-    fields = _field_order(profile, {row["field"] for row in rows if row["field"]})
-    by_doc: dict[str, list[dict[str, Any]]] = {}
-    relpaths: dict[str, str] = {}
-    for row in rows:
-        by_doc.setdefault(row["doc_id"], []).append(row)
-        relpaths[row["doc_id"]] = row["relpath"]
-    matrix_rows = []
-    for doc_id, doc_rows in sorted(by_doc.items(), key=lambda item: relpaths[item[0]]):
-        text = texts.get(doc_id, {}).get("text", "")
-        cells = tuple(_cell(field, doc_rows, text) for field in fields)
-        matrix_rows.append(MatrixRow(relpaths[doc_id], doc_id, cells))
-    return MatrixSection(fields, tuple(matrix_rows))
 
-
-def _field_order(profile: str, seen: set[str]) -> tuple[str, ...]:
-    """The profile's fields in its own order (fields the data has and it lacks, after)."""
+def profile_columns(store: Store, profile: str) -> tuple[str, ...]:
+    """The profile's fields in its order; the fields its reviews decided, sorted, when its file
+    is not at hand (a run made with a profile file kept elsewhere)."""
     try:
-        declared = [spec.name for spec in load_profile(profile).fields]
-    except ConfigError:  # a profile file that is not at hand: the data's fields, sorted
-        declared = []
-    return (*declared, *sorted(seen - set(declared)))
+        return tuple(spec.name for spec in load_profile(profile).fields)
+    except ConfigError:
+        rows = store.query(
+            "SELECT DISTINCT field FROM field_states WHERE profile = ? ORDER BY field", [profile]
+        )
+        return tuple(row[0] for row in rows)
 
 
-def _cell(field: str, rows: Iterable[dict[str, Any]], text: str) -> MatrixCell:
-    mine = [row for row in rows if row["field"] == field]
-    if not mine:
-        return MatrixCell(field, NOT_REVIEWED, (), ())
-    state = STATE_OF.get(mine[0]["state"], FAILED)
-    values: list[str] = []
-    quotes: list[QuoteInContext] = []
-    for row in mine:
-        if row["quote"] is None:
-            continue
-        value = _value_text(row["value"])
-        if value and value not in values:
-            values.append(value)
-        quotes.append(quote_in_context(text, row))
-    return MatrixCell(field, state, tuple(values), tuple(quotes))
-
-
-def _value_text(raw: str | None) -> str:
-    if raw is None:
-        return ""
-    try:
-        value = json.loads(raw)
-    except ValueError:
-        return raw
-    if isinstance(value, str):
-        return value
-    if isinstance(value, list):
-        return "; ".join(str(item) for item in value)
-    if isinstance(value, dict):
-        return "; ".join(f"{key}: {item}" for key, item in value.items())
-    return "" if value is None else str(value)
+def _unlocated(link: ChainLink) -> dict[str, Any]:
+    """A quote whose offsets are not known: shown as stored, with its page."""
+    return {"quote": link.quote, "char_start": None, "char_end": None, "page": link.page,
+            "line": None}  # fmt: skip
 
 
 def quote_in_context(text: str, row: dict[str, Any]) -> QuoteInContext:
