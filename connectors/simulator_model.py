@@ -245,6 +245,7 @@ _ATTR = re.compile(r'(\w+)="([^"]*)"')
 _PAGE = re.compile(r'<page n="(\d+)">\n(.*?)\n?</page>', re.DOTALL)
 _CODE_LINE = re.compile(r"^(\d+)\| ?(.*)$")
 _FIELDS = re.compile(r"<fields>\s*(.*?)\s*</fields>", re.DOTALL)
+_SCHEMA = re.compile(r"<field_schema>\s*(.*?)\s*</field_schema>", re.DOTALL)
 # A sentence ends at . ; or : followed by whitespace, or at a blank line.
 _SENTENCE_END = re.compile(r"(?<=[.;:])\s+|\n[ \t]*\n\s*")
 
@@ -315,11 +316,34 @@ def parse_fields(text: str) -> list[dict[str, Any]] | None:
         fields = json.loads(match.group(1))
     except ValueError:
         return None
-    return (
-        [f for f in fields if isinstance(f, dict) and f.get("name")]
-        if isinstance(fields, list)
-        else None
-    )
+    if not isinstance(fields, list):
+        return None
+    # A field is asked by name (its definition is in the system message's schema) or in full.
+    named = [{"name": f} if isinstance(f, str) else f for f in fields]
+    return [f for f in named if isinstance(f, dict) and f.get("name")]
+
+
+def parse_schema(text: str) -> dict[str, dict[str, Any]]:
+    """The field definitions of a system message's ``<field_schema>`` block, by name."""
+    match = _SCHEMA.search(text)
+    try:
+        items = json.loads(match.group(1)) if match else []
+    except ValueError:
+        return {}
+    if not isinstance(items, list):
+        return {}
+    return {str(f["name"]): f for f in items if isinstance(f, dict) and f.get("name")}
+
+
+def asked_fields(messages: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]] | None:
+    """The fields a request asks, each with its definition when the system message has one."""
+    user_text = "\n".join(_content(m) for m in messages if m.get("role") == "user")
+    asked = parse_fields(user_text)
+    if asked is None:
+        return None
+    system = "\n".join(_content(m) for m in messages if m.get("role") == "system")
+    schema = parse_schema(system)
+    return [schema.get(str(f["name"]), f) for f in asked]
 
 
 def sentences(text: str) -> list[str]:
@@ -394,7 +418,7 @@ def answer(
 ) -> SimAnswer:
     """What the simulated model says to ``messages``."""
     user_text = "\n".join(_content(m) for m in messages if m.get("role") == "user")
-    fields = parse_fields(user_text)
+    fields = asked_fields(messages)
     if fields is None:
         content = "{}" if json_mode else f"Simulator answer to {len(messages)} message(s)."
         return SimAnswer(content, "Simulator reasoning: no fields block, nothing to extract.", 0)

@@ -39,8 +39,8 @@ from connectors.simulator_model import (
     SimAnswer,
     SimDocument,
     absent,
+    asked_fields,
     parse_documents,
-    parse_fields,
 )
 
 # CUAD categories whose legal-profile field is not their name in snake case.
@@ -169,7 +169,7 @@ class Oracle:
         user_text = "\n".join(
             str(m.get("content") or "") for m in messages if m.get("role") == "user"
         )
-        fields = parse_fields(user_text)
+        fields = asked_fields(messages)
         if fields is None:
             content = "{}" if json_mode else "Oracle: nothing asked."
             return SimAnswer(content, "Oracle: no fields block, nothing to extract.", 0)

@@ -1,10 +1,11 @@
 """The prompt layout, built for DeepSeek's prefix cache.
 
 What is shared comes first and is byte-identical across the requests of a run: the profile's
-fixed instructions (system), then the documents with their ids and page markers or line
-numbers, and only then the part that varies (the fields asked in this pass). Several passes
-over the same documents therefore share everything up to the ``<fields>`` block, and the
-second pass is billed mostly at the cache-hit price.
+fixed instructions and the definitions of all its fields (system, ``<field_schema>``), then the
+documents with their ids and page markers or line numbers, and only then the part that varies:
+the names of the fields asked in this request (``<fields>``). Every request of a run therefore
+starts with the same system message, billed at the cache-hit price once the cache holds it, and
+several passes over the same documents share everything up to the ``<fields>`` block.
 
 A later night of a repository shows the unchanged files as context (``role="context"``), first
 and rendered exactly as a full review renders them, so they stay a warm prefix from one night
@@ -119,6 +120,13 @@ def render_document(view: DocumentView) -> str:
 
 
 def render_fields(fields: Sequence[FieldSpec]) -> str:
+    """The fields a request asks, by name; their definitions are in the system message."""
+    names = [spec.name for spec in fields]
+    return "<fields>\n" + json.dumps(names, ensure_ascii=False) + "\n</fields>"
+
+
+def render_schema(fields: Sequence[FieldSpec]) -> str:
+    """Every field of the profile with its description and hints, once, in the system message."""
     items = []
     for spec in fields:
         item: dict[str, object] = {"name": spec.name, "description": spec.description}
@@ -129,7 +137,7 @@ def render_fields(fields: Sequence[FieldSpec]) -> str:
         if spec.cwe:
             item["cwe"] = spec.cwe
         items.append(item)
-    return "<fields>\n" + json.dumps(items, ensure_ascii=False) + "\n</fields>"
+    return "<field_schema>\n" + json.dumps(items, ensure_ascii=False) + "\n</field_schema>"
 
 
 def render_changes(documents: Sequence[DocumentView]) -> str:
@@ -166,8 +174,18 @@ def build_messages(
 FIELDS_GAP = "\n\n"
 
 
+FIELDS_ARE_NAMED = (
+    "The fields you may be asked are defined below; each request names the fields it asks in a "
+    "<fields> block after its documents. Answer those fields only."
+)
+
+
 def system_message(profile: Profile) -> str:
-    return f"{profile.instructions.rstrip()}\n{DOCUMENTS_ARE_DATA}"
+    """Byte-identical for every request of a profile: the warm prefix of the whole run."""
+    return (
+        f"{profile.instructions.rstrip()}\n{DOCUMENTS_ARE_DATA}\n{FIELDS_ARE_NAMED}\n"
+        f"{render_schema(profile.fields)}"
+    )
 
 
 class PromptSizer:
@@ -230,8 +248,7 @@ class PromptSizer:
 
 def fixed_prompt_tokens(profile: Profile) -> int:
     """Tokens of the parts of a request that do not depend on its documents (all fields asked)."""
-    system = count_tokens(profile.instructions) + count_tokens(DOCUMENTS_ARE_DATA)
-    return system + count_tokens(render_fields(profile.fields)) + 16
+    return count_tokens(system_message(profile)) + count_tokens(render_fields(profile.fields)) + 16
 
 
 def shared_prefix_tokens(messages: Sequence[Mapping[str, str]]) -> int:

@@ -283,8 +283,9 @@ def dispatch_whole_plan(
 
 def test_the_configured_limit_is_the_limit_across_item_boundaries(tmp_path: Path):
     # More items than one batch of the former dispatcher (50): the limit must be reached anyway,
-    # and never passed.
-    with running_simulator(SimulatorConfig(seconds_per_request=0.5)) as simulator:
+    # and never passed. Each answer takes long enough for all 64 to be sent before the first
+    # returns, even on a busy machine.
+    with running_simulator(SimulatorConfig(seconds_per_request=5.0)) as simulator:
         report = dispatch_whole_plan(tmp_path, simulator, 90, 64)
         seen = simulator.stats.max_in_flight[MODELS.flash]
     assert report.status is RunStatus.COMPLETED

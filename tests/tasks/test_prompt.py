@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 
 import pytest
 from hypothesis import given, settings
@@ -19,6 +20,8 @@ from tasks.prompt import (
     build_messages,
     fixed_prompt_tokens,
     render_document,
+    render_fields,
+    render_schema,
     shared_prefix_tokens,
 )
 
@@ -56,13 +59,18 @@ def test_documents_come_before_the_fields(legal):
     system, user = build_messages(legal, views, legal.fields[:2])
     assert system["role"] == "system"
     assert system["content"].startswith(legal.instructions.rstrip())
-    assert system["content"].endswith(DOCUMENTS_ARE_DATA)
+    assert DOCUMENTS_ARE_DATA in system["content"]
+    # Every field's definition is in the system message, the same for every request.
+    assert system["content"].endswith(render_schema(legal.fields))
     content = user["content"]
     assert user["role"] == "user"
     assert content.index('<document id="d1"') < content.index('<document id="d2"')
     assert content.rindex('</document id="d2">') < content.index("\n\n<fields>")
     assert content.endswith("</fields>")
-    assert '"name": "parties"' in content[content.index("<fields>") :]
+    assert content[content.index("<fields>") :] == render_fields(legal.fields[:2])
+    assert json.loads(content[content.index("[") : content.rindex("]") + 1]) == [
+        spec.name for spec in legal.fields[:2]
+    ]
 
 
 @SETTINGS
