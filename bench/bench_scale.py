@@ -27,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -108,7 +109,10 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def measure_size(workdir: Path, size: int, env: dict[str, str]) -> dict[str, StageMeasure]:
+def measure_size(
+    workdir: Path, size: int, env: dict[str, str]
+) -> Iterator[tuple[str, StageMeasure]]:
+    """Each stage's measure as soon as it has run (a large size takes hours)."""
     corpus, db = workdir / f"corpus-{size}", workdir / f"scale-{size}.duckdb"
     write_corpus(corpus, size)
     commands = {
@@ -116,7 +120,8 @@ def measure_size(workdir: Path, size: int, env: dict[str, str]) -> dict[str, Sta
         "plan": [*NIGHTSHIFT, "review", str(corpus), "--db", str(db), "--plan"],
         "review": [*NIGHTSHIFT, "review", str(corpus), "--db", str(db)],
     }
-    return {stage: run_stage(commands[stage], env) for stage in STAGES}
+    for stage in STAGES:
+        yield stage, run_stage(commands[stage], env)
 
 
 def main() -> None:
@@ -135,8 +140,7 @@ def main() -> None:
     try:
         with tempfile.TemporaryDirectory() as tmp:
             for size in args.sizes:
-                measures = measure_size(Path(tmp), size, env)
-                for stage, m in measures.items():
+                for stage, m in measure_size(Path(tmp), size, env):
                     base = first.setdefault(stage, m)
                     per_doc, base_per_doc = m.seconds / size, base.seconds / first_size
                     print(f"{size:,} | {stage} | {m.seconds:.1f} | {per_doc * 1e3:.2f} | "
