@@ -20,6 +20,8 @@ ROOT = BENCH_DIR.parent
 ARGUMENTS: dict[str, list[str]] = {
     "bench_ingest.py": [str(ROOT / "sample_data" / "contracts")],
     "bench_floor.py": [str(ROOT / "sample_data" / "contracts")],
+    # The full sizes (1,000 to 50,000 documents) take hours on a small machine.
+    "bench_scale.py": ["--sizes", "200", "1000"],
 }
 
 

@@ -147,6 +147,16 @@ class SimulatorStats:
     def faults(self) -> list[str]:
         return [e.fault for e in self.log]
 
+    def summary(self) -> dict[str, Any]:
+        """What ``GET /stats`` answers: chat requests seen and answered, and the most in
+        flight at once, per model."""
+        return {
+            "chat_requests": len(self.log),
+            "answered": sum(1 for e in self.log if e.answered),
+            "in_flight": dict(self.in_flight),
+            "max_in_flight": dict(self.max_in_flight),
+        }
+
 
 class _Dropped(Exception):
     """The simulator cut the connection on purpose."""
@@ -218,6 +228,9 @@ class Simulator:
             path = path[3:]
         if path == "/health" and method == "GET":
             await _write(writer, 200, b"")
+            return
+        if path == "/stats" and method == "GET":  # for tests and benches in another process
+            await _write(writer, 200, json.dumps(self.stats.summary()).encode())
             return
         if path not in ("/models", "/chat/completions", "/beta/chat/completions"):
             await _write(writer, 404, error_body(f"no route {path} (simulator)", "not_found"))

@@ -2,9 +2,9 @@
 
 The parent flow resets the account-wide request limits (``connectors.account_limit``), starts
 one run of the review deployment per shard with ``run_deployment`` (any worker of the pool, on
-any machine, picks each up), runs a failed shard again on its own, exports each completed
-shard's DuckDB file as Parquet parts, lands every part in the night's database, and returns a
-report of the whole night.
+any machine, picks each up; every shard sends under those limits), runs a failed shard again
+on its own, exports each completed shard's DuckDB file as Parquet parts, lands every part in
+the night's database, and returns a report of the whole night.
 
 Each shard writes its own DuckDB file under ``parts`` (one writer per file), named by its index:
 a shard run again opens the same file, whose ledger holds every answer already paid for. With
@@ -27,6 +27,9 @@ from connectors.store import Store
 from tasks.shard import SHARD_TABLES, land_parts
 
 REVIEW_DEPLOYMENT = "review-corpus/sharded-shard"
+# Every shard's requests hold slots of the account-wide limits this flow resets: set in the
+# shard's process environment (the worker's job variables), so the review flow is unchanged.
+SHARD_JOB_VARIABLES = {"env": {"NIGHTSHIFT_ACCOUNT_LIMIT": "prefect"}}
 
 
 @dataclass(frozen=True)
@@ -79,7 +82,7 @@ async def sharded_review(
             # run_deployment is sync-compatible: in a coroutine it returns an awaitable.
             run = await run_deployment(  # type: ignore[misc]
                 deployment, parameters=parameters, timeout=None,
-                flow_run_name=f"shard {index} of {shards}",
+                flow_run_name=f"shard {index} of {shards}", job_variables=SHARD_JOB_VARIABLES,
             )  # fmt: skip
             state = run.state.type.value if run.state else "UNKNOWN"
             if state == "COMPLETED" or attempt > shard_retries:

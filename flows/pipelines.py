@@ -17,7 +17,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from connectors.backends import models_for, open_backend, scope_for
+from connectors.backends import Backend, models_for, open_backend, scope_for
 from connectors.deepseek import ClientConfig, RetryPolicy
 from connectors.sources import Source, open_source
 from connectors.store import Store, utc_now
@@ -27,7 +27,7 @@ from nightshift.offpeak import utc_instant
 from nightshift.options import ReviewOptions
 from nightshift.profiles import Profile, load_profile
 from nightshift.settings import OcrMode, Settings
-from tasks.dispatch import DispatchRun
+from tasks.dispatch import DispatchRun, RequestSlot
 from tasks.families import land_families
 from tasks.findings import track_findings
 from tasks.gate import Gate
@@ -213,11 +213,22 @@ def _review(run: ReviewRun) -> ReviewResult:
         dispatch = DispatchRun(
             plan, run.store, run.profile, backend, run.run_id, gate, run.clock,
             settings.max_in_flight, client_config(settings), landing,
+            account_slots(settings, backend),
         )  # fmt: skip
         report = run.stages.dispatch(dispatch)
         status, reason = report.status, report.reason
         summary = _finish(run, status, reason, backend.label, plan.skipped)
     return ReviewResult(run.run_id, summary.status, backend.label, summary, skipped=plan.skipped)
+
+
+def account_slots(settings: Settings, backend: Backend) -> RequestSlot | None:
+    """The account-wide request limit when the settings ask for it (``NIGHTSHIFT_ACCOUNT_LIMIT``);
+    Prefect is imported only then."""
+    if settings.account_limit == "off":
+        return None
+    from connectors.account_limit import AccountSlots
+
+    return AccountSlots(backend.models.pro)
 
 
 def client_config(settings: Settings) -> ClientConfig:

@@ -458,6 +458,7 @@ def simulator(
     port: Annotated[int, typer.Option(help="Loopback port to listen on")] = 8765,
     flavour: Annotated[str, typer.Option(help="deepseek or vllm")] = "deepseek",
     latency_per_output_token: Annotated[float, typer.Option(help="Seconds")] = 0.0,
+    seconds_per_request: Annotated[float, typer.Option(help="Seconds added to each answer")] = 0.0,
     oracle: Annotated[
         Path | None, typer.Option(help="Answer from this labels file instead of the rules")
     ] = None,
@@ -472,7 +473,7 @@ def simulator(
     run_guarded(
         lambda: serve(
             port, flavour=flavour, seconds_per_output_token=latency_per_output_token,
-            oracle=answers,
+            seconds_per_request=seconds_per_request, oracle=answers,
         )
     )  # fmt: skip
 

@@ -43,6 +43,10 @@ PdfEngine = Literal["pypdf", "pdfium"]
 # never: text layers only; auto: OCR the pages whose text layer is empty or nearly so;
 # always: OCR every page and keep OCR's text (a text layer that is garbage, e.g. unmapped fonts).
 OcrMode = Literal["never", "auto", "always"]
+# off: each run keeps to its own in-flight limit (one machine); prefect: every request also holds
+# a slot of the account-wide limit of its model family on the Prefect server
+# (connectors/account_limit.py), for runs spread over many workers.
+AccountLimit = Literal["off", "prefect"]
 
 
 class Settings(BaseSettings):
@@ -95,6 +99,7 @@ class Settings(BaseSettings):
     request_deadline_seconds: float = Field(900.0, gt=0)
     deadline_seconds_per_output_token: float = Field(0.05, ge=0)
     retry_backoff_seconds: float = Field(1.0, gt=0)
+    account_limit: AccountLimit = "off"
 
     @property
     def models(self) -> ModelIds:

@@ -26,7 +26,7 @@ from datetime import datetime
 
 from connectors.backends import Backend
 from connectors.deepseek import ClientConfig, DeepSeekClient, flash_pro_concurrency
-from connectors.deepseek_protocol import AttemptCallback, ChatRequest, ChatResult
+from connectors.deepseek_protocol import AttemptCallback, AttemptRecord, ChatRequest, ChatResult
 from connectors.store import Store
 from nightshift.errors import RunStoppingError
 from nightshift.models import RunStatus, WorkItemStatus
@@ -52,8 +52,9 @@ INDEX_CACHE_CHARS = 32_000_000  # characters of text whose grounding indexes sta
 
 # A slot every request holds while it is sent (retries included), beside the run's own
 # in-flight limit: e.g. an account-wide limit shared by several runs. It gets the request (its
-# model) and is entered around the send.
-RequestSlot = Callable[[ChatRequest], AbstractAsyncContextManager[object]]
+# model) and is entered around the send; it may yield a callback to hear each attempt sent
+# inside it (the account-wide limit learns of 429s that way), or None.
+RequestSlot = Callable[[ChatRequest], AbstractAsyncContextManager[AttemptCallback | None]]
 
 
 @dataclass(frozen=True)
@@ -92,8 +93,17 @@ class SlottedClient:
     async def chat(
         self, request: ChatRequest, *, on_attempt: AttemptCallback | None = None
     ) -> ChatResult:
-        async with self._slot(request):
-            return await self._client.chat(request, on_attempt=on_attempt)
+        async with self._slot(request) as hears:
+            if hears is None:
+                return await self._client.chat(request, on_attempt=on_attempt)
+            slot_hears, caller_hears = hears, on_attempt
+
+            async def both_hear(attempt: AttemptRecord) -> None:
+                await slot_hears(attempt)  # first: the caller may stop the retries by raising
+                if caller_hears is not None:
+                    await caller_hears(attempt)
+
+            return await self._client.chat(request, on_attempt=both_hear)
 
 
 class RecentIndexes(Mapping[str, GroundingIndex]):

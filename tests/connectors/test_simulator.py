@@ -242,6 +242,18 @@ def test_routes_and_served_models() -> None:
     assert missing.status_code == 404
 
 
+def test_stats_tell_another_process_what_the_simulator_saw() -> None:
+    body = {"model": "deepseek-v4-flash", "messages": [{"role": "user", "content": "hi"}]}
+    with running_simulator(SimulatorConfig(fault_sequence=["429"])) as sim:
+        before = httpx.get(f"{sim.base_url}/stats").json()
+        for _ in range(2):
+            httpx.post(f"{sim.base_url}/chat/completions", json=body, headers=AUTH)
+        after = httpx.get(f"{sim.base_url}/stats").json()
+    assert before == {"chat_requests": 0, "answered": 0, "in_flight": {}, "max_in_flight": {}}
+    assert after["chat_requests"] == 2 and after["answered"] == 1  # the 429 is no answer
+    assert after["max_in_flight"] == {"deepseek-v4-flash": 1}
+
+
 def test_keepalive_blank_lines_come_before_the_body() -> None:
     config = SimulatorConfig(fault_sequence=["keepalive"], keepalive_lines=4)
     body = {"model": "deepseek-v4-flash", "messages": [{"role": "user", "content": "hi"}]}
