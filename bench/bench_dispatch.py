@@ -54,11 +54,16 @@ def serve(latency: float, pipe: Connection) -> None:
         pipe.send((dict(simulator.stats.max_in_flight), time.process_time()))
 
 
-def write_corpus(root: Path, count: int) -> None:
+def write_corpus(root: Path, count: int, paragraphs: int = 1) -> None:
+    """``count`` small text contracts, each of ``paragraphs`` clauses (about 120 bytes each)."""
     root.mkdir(parents=True)
     for n in range(count):
-        text = f"AGREEMENT {n}\n\nThis Agreement shall be governed by the laws of Delaware.\n"
-        (root / f"c{n:04d}.txt").write_text(text, encoding="utf-8")
+        clauses = "".join(
+            f"{p + 1}. This Agreement shall be governed by the laws of Delaware; clause {p + 1} "
+            f"of agreement {n}.\n"
+            for p in range(paragraphs)
+        )
+        (root / f"c{n:05d}.txt").write_text(f"AGREEMENT {n}\n\n{clauses}", encoding="utf-8")
 
 
 def one_case(workdir: Path, requests: int, latency: float, limit: int) -> str:

@@ -244,6 +244,16 @@ class Store:
         )  # fmt: skip
         return {row["doc_id"]: row for row in rows}
 
+    def load_text_sizes(self, doc_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """What planning needs of each stored text, without the text: tokens, page starts
+        (characters and tokens) and its length in characters."""
+        rows = self.rows_for_keys(
+            "doc_id", doc_ids,
+            "SELECT DISTINCT ON (doc_id) t.doc_id, t.tokens, t.page_starts, t.page_token_starts, "
+            "length(t.text) AS chars FROM document_texts t JOIN _keys USING (doc_id)",
+        )  # fmt: skip
+        return {row["doc_id"]: row for row in rows}
+
     def textless_doc_ids(self) -> set[str]:
         """Contents with an ``ok`` row but no stored text: rows damaged by a process killed
         between two commits (by an older version), whose content must be parsed again."""
@@ -410,6 +420,12 @@ class Store:
             "ORDER BY request_key, finished_at",
         )  # fmt: skip
         return {row["request_key"]: row for row in rows}
+
+    def successful_request_keys(self) -> set[str]:
+        """Every request key with a successful answer in the ledger (keys only: a dispatch
+        checks these in memory and reads an answer only for a key it finds here)."""
+        return {row[0] for row in self.query("SELECT DISTINCT request_key FROM requests "
+                                             "WHERE status = 'ok'")}  # fmt: skip
 
     def pending_work_items(self, profile: str, version: str) -> list[dict[str, Any]]:
         return self.query_dicts(

@@ -9,7 +9,7 @@ unanswered) climbs the profile's reasoning ladder; what cannot be answered fails
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from connectors.deepseek_protocol import ChatResult
@@ -37,7 +37,8 @@ class AnswerCascade:
     profile: Profile
     models: ModelIds
     views: Mapping[str, Sequence[DocumentView]]  # work item id -> the views it shows
-    indexes: Mapping[str, GroundingIndex]  # doc id -> grounding index
+    # The grounding indexes of the documents some views show, by doc id
+    indexes_of: Callable[[Sequence[DocumentView]], Mapping[str, GroundingIndex]]
     scope: str  # the backend answering, part of every ledger key
     stats: DispatchStats
     sizer: PromptSizer | None = None  # sizes requests from counted parts when given
@@ -62,7 +63,7 @@ class AnswerCascade:
         # Grounding is CPU work: off the loop, so the requests in flight are served meanwhile.
         check = await asyncio.to_thread(
             check_answer, result.content, result.finish_reason, views,
-            [f.name for f in planned.fields], self.indexes,
+            [f.name for f in planned.fields], self.indexes_of(views),
         )  # fmt: skip
         landed = self.landing.extractions(planned, check)
         self.landing.field_states(planned, check)

@@ -106,46 +106,58 @@ class SlottedClient:
             return await self._client.chat(request, on_attempt=both_hear)
 
 
-class RecentIndexes(Mapping[str, GroundingIndex]):
-    """Grounding indexes of the documents the run's views show, built on first use and kept
-    for the most recently used documents up to ``max_chars`` of text (a run of 100,000
-    documents never holds all their indexes). Shared by the grounding threads, hence the lock."""
+class RecentIndexes:
+    """Grounding indexes of the documents the run's answers are checked against, built on
+    first use and kept for the most recently used documents up to ``max_chars`` of text (a run
+    of 100,000 documents never holds all their indexes). Shared by the grounding threads,
+    hence the lock."""
 
-    def __init__(self, views: Mapping[str, Sequence[DocumentView]], max_chars: int) -> None:
-        self._views = {v.doc_id: v for item_views in views.values() for v in item_views}
+    def __init__(self, max_chars: int) -> None:
         self._max_chars = max_chars
         self._built: OrderedDict[str, GroundingIndex] = OrderedDict()
         self._chars = 0
         self._lock = threading.Lock()
         self.builds = 0
 
-    def __getitem__(self, doc_id: str) -> GroundingIndex:
+    def of(self, views: Sequence[DocumentView]) -> Mapping[str, GroundingIndex]:
+        """The indexes of the documents ``views`` show, by doc id."""
+        return _ViewIndexes(self, {view.doc_id: view for view in views})
+
+    def index(self, view: DocumentView) -> GroundingIndex:
         with self._lock:
-            index = self._built.get(doc_id)
+            index = self._built.get(view.doc_id)
             if index is not None:
-                self._built.move_to_end(doc_id)
+                self._built.move_to_end(view.doc_id)
                 return index
-        view = self._views[doc_id]
         index = GroundingIndex(view.text, view.page_starts)  # built outside the lock
         with self._lock:
-            if doc_id not in self._built:
+            if view.doc_id not in self._built:
                 self.builds += 1
-                self._built[doc_id] = index
+                self._built[view.doc_id] = index
                 self._chars += len(index.text)
                 while self._chars > self._max_chars and len(self._built) > 1:
                     _, dropped = self._built.popitem(last=False)
                     self._chars -= len(dropped.text)
-            return self._built[doc_id]
+            return self._built[view.doc_id]
+
+    @property
+    def held(self) -> int:
+        return len(self._built)
+
+
+class _ViewIndexes(Mapping[str, GroundingIndex]):
+    def __init__(self, recent: RecentIndexes, views: dict[str, DocumentView]) -> None:
+        self._recent = recent
+        self._views = views
+
+    def __getitem__(self, doc_id: str) -> GroundingIndex:
+        return self._recent.index(self._views[doc_id])
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._views)
 
     def __len__(self) -> int:
         return len(self._views)
-
-    @property
-    def held(self) -> int:
-        return len(self._built)
 
 
 class Dispatcher:
@@ -164,10 +176,10 @@ class Dispatcher:
         self.ledger = Ledger(client, admission, self.landing, tariff, run.gate.throughput, slots,
                              self.stats)  # fmt: skip
         self.sizer = PromptSizer(run.profile)
-        self.indexes = RecentIndexes(run.plan.views, INDEX_CACHE_CHARS)
+        self.indexes = RecentIndexes(INDEX_CACHE_CHARS)
         self.cascade = AnswerCascade(
             self.ledger, self.landing, run.profile, run.backend.models, run.plan.views,
-            self.indexes, run.backend.scope, self.stats, self.sizer,
+            self.indexes.of, run.backend.scope, self.stats, self.sizer,
         )  # fmt: skip
         self.statuses: dict[str, WorkItemStatus] = {}
         self.stopped: RunStoppingError | None = None
@@ -250,6 +262,8 @@ def dispatch_run(run: DispatchRun) -> DispatchReport:
                                      run.clock)  # fmt: skip
     run = replace(run, landing=landing)
     items = run.plan.items
+    covering = run.plan.covering
+    landing.remember_run(covering, {i for item_ids in covering.values() for i in item_ids})
     dispatcher: Dispatcher | None = None
 
     async def send() -> None:

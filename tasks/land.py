@@ -115,6 +115,24 @@ class Landing:
     # Pages whose text came from OCR, by document, read once per document per run.
     _ocr_pages: dict[str, set[int]] = field(default_factory=dict)
     writer: AnswerWriter | None = None  # set while a dispatch writes through one
+    # What ``remember_run`` read at once so that no answer waits on a read of its own: keys
+    # with a successful answer (earlier runs, then this one), the run's items done in earlier
+    # runs, this run's item outcomes. None before ``remember_run``: read the store per call.
+    _answered: set[str] | None = None
+    _done_before: set[str] | None = None
+    _outcomes: dict[str, WorkItemStatus] = field(default_factory=dict)
+    _ocr_read: bool = False  # every document of the run has its OCR pages in ``_ocr_pages``
+
+    def remember_run(self, doc_ids: Iterable[str], item_ids: Iterable[str]) -> None:
+        """Read the bookkeeping of a whole dispatch up front (three bulk reads), before any
+        write of it is queued: the ledger's answered keys, which of ``item_ids`` earlier runs
+        finished, the OCR pages of ``doc_ids``. Afterwards the ledger check and the review
+        check of an answer are set look-ups, and a key is read only when it has an answer."""
+        self._answered = self.store.successful_request_keys()
+        self._done_before = self.store.done_work_items(item_ids, self.profile.name,
+                                                       self.profile.version)  # fmt: skip
+        self._ocr_pages.update(self.store.ocr_pages(doc_ids))  # only documents with OCR pages
+        self._ocr_read = True
 
     @contextmanager
     def writing_through(self, writer: AnswerWriter) -> Iterator[None]:
@@ -139,6 +157,8 @@ class Landing:
     def stored_answer(self, key: str) -> Future[dict[str, Any] | None]:
         """The ledger's successful answer to ``key``, if it has one (read after every row
         queued before)."""
+        if self._answered is not None and key not in self._answered:
+            return _done(None)
         return self._call(lambda store: store.successful_responses([key]).get(key))
 
     def attempts(
@@ -147,6 +167,9 @@ class Landing:
         attempts: Sequence[tuple[AttemptRecord, AttemptCost]],
         result: ChatResult | None,
     ) -> Future[None]:
+        answered = result is not None and any(a.outcome == "ok" for a, _ in attempts)
+        if self._answered is not None and answered:
+            self._answered.add(planned.key)  # read back through the writer, after its row
         return self._append([
             request_row(planned, attempt, cost, result, self.run_id, self.scope)
             for attempt, cost in attempts
@@ -156,7 +179,8 @@ class Landing:
         """Land the answer's extractions; returns those landed (window duplicates dropped)."""
         now = self.clock()
         landed, rows = [], []
-        unread = {e.doc_id for e in check.extractions} - self._ocr_pages.keys()
+        unread = set() if self._ocr_read else {e.doc_id for e in check.extractions}
+        unread -= self._ocr_pages.keys()
         if unread:
             found = self.store.ocr_pages(unread)
             self._ocr_pages.update({doc_id: found.get(doc_id, set()) for doc_id in unread})
@@ -202,6 +226,8 @@ class Landing:
         self, items: Iterable[WorkItem], status: WorkItemStatus, reason: str | None
     ) -> Future[None]:
         now = self.clock()
+        items = list(items)
+        self._outcomes.update((item.item_id, status) for item in items)
         return self._append(
             [work_item_row(item, self.run_id, self.profile, status, reason, now) for item in items]
         )
@@ -221,6 +247,15 @@ class Landing:
         earlier one (its windows may span nights): read and written after the item's own row."""
         needed = {i for doc_id in item.doc_ids for i in covering.get(doc_id, {item.item_id})}
         now = self.clock()
+        if self._done_before is not None:
+            done = {i for i in needed if self._is_done(i)}
+            # Queued after the item's own row: resolved, both are durable.
+            return self._append([
+                ReviewRow(doc_id, self.profile.name, self.profile.version, self.run_id, now,
+                          self.scope)
+                for doc_id in item.doc_ids
+                if covering.get(doc_id, {item.item_id}) <= done
+            ])  # fmt: skip
 
         def land(store: Store) -> None:
             done = store.done_work_items(needed, self.profile.name, self.profile.version)
@@ -232,6 +267,14 @@ class Landing:
             ])  # fmt: skip
 
         return self._call(land)
+
+    def _is_done(self, item_id: str) -> bool:
+        """Done as far as ``current_work_items`` would say: this run's outcome, else an
+        earlier run's."""
+        outcome = self._outcomes.get(item_id)
+        if outcome is not None:
+            return outcome is WorkItemStatus.DONE
+        return self._done_before is not None and item_id in self._done_before
 
 
 def _done(result: T) -> Future[T]:
