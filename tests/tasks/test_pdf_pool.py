@@ -32,7 +32,10 @@ def test_a_pdf_over_its_time_budget_is_stopped_and_the_pool_goes_on(tmp_path: Pa
         outcomes = run_jobs(pool, [("big", big), ("after", small)])
     assert warm["warm"].text.status is DocStatus.OK
     assert outcomes["big"].text.status is DocStatus.TIMEOUT
-    assert "2000-page PDF passed its budget" in outcomes["big"].text.reason
+    # Stopped while parsing its pages, or, on a busy machine, while still opening them.
+    assert outcomes["big"].text.reason.startswith(
+        ("2000-page PDF passed its budget", "could not open the PDF within 1 s")
+    )
     assert outcomes["after"].text.status is DocStatus.OK
 
 
