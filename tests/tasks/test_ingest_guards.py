@@ -5,16 +5,13 @@ from __future__ import annotations
 import codecs
 import os
 import threading
-from collections.abc import Iterator
-from contextlib import AbstractContextManager
-from dataclasses import dataclass
 from pathlib import Path
 
 from connectors.local import LocalSource
 from connectors.store import Store
-from nightshift.models import DocumentRef
 from tasks.ingest import IngestOptions, ingest_source
 from tests.fixtures.pdfs import write
+from tests.fixtures.sources import ListedEarlier
 
 FAKE_KEY = "sk-" + "5e" * 16  # the shape .env.example asks for
 PRIVATE_KEY = (
@@ -71,25 +68,7 @@ def test_an_npmrc_without_a_token_is_read_as_text(tmp_path: Path):
     assert status == "ok"
 
 
-@dataclass(frozen=True)
-class Rediscovered:
-    """A local source whose listing was taken earlier: the files may have changed since."""
-
-    inner: LocalSource
-    refs: tuple[DocumentRef, ...]
-
-    @property
-    def uri(self) -> str:
-        return self.inner.uri
-
-    def discover(self) -> Iterator[DocumentRef]:
-        return iter(self.refs)
-
-    def fetch(self, ref: DocumentRef) -> AbstractContextManager[Path]:
-        return self.inner.fetch(ref)
-
-
-def ingest_in_thread(source: Rediscovered, db: Path, options: IngestOptions) -> dict[str, dict]:
+def ingest_in_thread(source: ListedEarlier, db: Path, options: IngestOptions) -> dict[str, dict]:
     """Ingest with a deadline: a read that blocks forever fails the test instead of hanging it."""
     result: list[dict[str, dict]] = []
 
@@ -117,7 +96,7 @@ def test_files_swapped_for_a_fifo_or_grown_after_discovery(tmp_path: Path):
     os.mkfifo(root / "pipe.txt")
     write(root / "grows.txt", b"x" * 5_000)
 
-    rows = ingest_in_thread(Rediscovered(source, refs), tmp_path / "db.duckdb",
+    rows = ingest_in_thread(ListedEarlier(source, refs), tmp_path / "db.duckdb",
                             IngestOptions(max_file_bytes=1_000))  # fmt: skip
 
     assert (rows["pipe.txt"]["status"], rows["pipe.txt"]["status_reason"]) == (

@@ -3,9 +3,7 @@ night that downloads nothing it has already ingested (same ETag)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import AbstractContextManager
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +12,7 @@ from connectors.sources import fetch_ahead
 from connectors.store import Store
 from nightshift.models import DocumentRef
 from tasks.ingest import IngestOptions, ingest_source
+from tests.fixtures.sources import ListedEarlier
 
 OBJECTS = 2_500
 
@@ -52,24 +51,6 @@ def test_a_large_bucket_is_ingested_whole_and_not_downloaded_twice(s3_bucket, tm
 
 
 # --- parallel fetch -----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ListedEarlier:
-    """An S3 source whose listing was taken before the bucket changed (as on a long night)."""
-
-    inner: S3Source
-    refs: tuple[DocumentRef, ...]
-
-    @property
-    def uri(self) -> str:
-        return self.inner.uri
-
-    def discover(self) -> Iterator[DocumentRef]:
-        return iter(self.refs)
-
-    def fetch(self, ref: DocumentRef) -> AbstractContextManager[Path]:
-        return self.inner.fetch(ref)
 
 
 def _documents(store: Store) -> list[tuple[Any, ...]]:
